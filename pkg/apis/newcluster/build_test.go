@@ -1,0 +1,278 @@
+package newcluster
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hullproject/hull/pkg/apis/codec"
+	"github.com/hullproject/hull/pkg/apis/completion"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+var goldenCases = []struct {
+	name string
+	opts Options
+}{
+	{
+		name: "local-1-control-plane",
+		opts: Options{Name: "demo.example.com", KubernetesVersion: "1.37.2", Channel: "stable"},
+	},
+	{
+		name: "aws-3-control-planes",
+		opts: Options{
+			Name: "three.example.com", Cloud: "aws", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
+			ControlPlaneCount: 3, NodeCount: 4, KubernetesVersion: "1.37.2", Channel: "stable",
+			ControlPlaneSize: "m6i.large", NodeSize: "m6i.xlarge",
+		},
+	},
+	{
+		name: "aws-private-bastion",
+		opts: Options{
+			Name: "private.example.com", Cloud: "aws", Zones: []string{"eu-west-1a", "eu-west-1b", "eu-west-1c"},
+			ControlPlaneCount: 3, NodeCount: 2, KubernetesVersion: "1.37.2", Channel: "stable",
+			Topology: "private", Bastion: true, NetworkCIDR: "10.20.0.0/16",
+		},
+	},
+	{
+		name: "local-3-control-planes-1-zone",
+		opts: Options{Name: "ha.example.com", ControlPlaneCount: 3, NodeCount: 1, KubernetesVersion: "1.37.2"},
+	},
+}
+
+func TestBuildGolden(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, igs, err := Build(tc.opts)
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			compareGolden(t, filepath.Join("testdata", tc.name+".golden"), encode(t, c, igs))
+		})
+	}
+}
+
+// TestBuildCompletes checks that what Build writes survives the round trip
+// through the codec and completes into a consistent spec: every subnet gets
+// its own range, and every group and etcd member refers to what exists.
+func TestBuildCompletes(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, igs, err := Build(tc.opts)
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			objs, err := codec.DecodeAll([]byte(encode(t, c, igs)))
+			if err != nil {
+				t.Fatalf("decode what Build wrote: %v", err)
+			}
+			cc, cigs, err := completion.Complete(objs.Clusters[0], objs.InstanceGroups, completion.Options{ConfigBase: "mem://state/" + c.Metadata.Name})
+			if err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			checkConsistent(t, cc, cigs)
+		})
+	}
+}
+
+func checkConsistent(t *testing.T, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) {
+	t.Helper()
+	subnets := map[string]bool{}
+	var ranges []netip.Prefix
+	for _, s := range c.Spec.Networking.Subnets {
+		subnets[s.Name] = true
+		p := netip.MustParsePrefix(s.CIDR)
+		for _, r := range ranges {
+			if r.Overlaps(p) {
+				t.Errorf("subnet %s %s overlaps %s", s.Name, p, r)
+			}
+		}
+		ranges = append(ranges, p)
+	}
+	groups := map[string]v1alpha1.InstanceGroupRole{}
+	for _, ig := range igs {
+		if _, dup := groups[ig.Metadata.Name]; dup {
+			t.Errorf("duplicate group %s", ig.Metadata.Name)
+		}
+		groups[ig.Metadata.Name] = ig.Spec.Role
+		for _, s := range ig.Spec.Subnets {
+			if !subnets[s] {
+				t.Errorf("group %s names unknown subnet %s", ig.Metadata.Name, s)
+			}
+		}
+		if ig.Spec.Role == v1alpha1.RoleControlPlane && (*ig.Spec.MinSize != 1 || *ig.Spec.MaxSize != 1) {
+			t.Errorf("control-plane group %s is not 1/1", ig.Metadata.Name)
+		}
+	}
+	for _, e := range c.Spec.EtcdClusters {
+		var members int
+		for _, m := range e.Members {
+			if groups[m.InstanceGroup] != v1alpha1.RoleControlPlane {
+				t.Errorf("etcd %s member %s is on %s, not a control-plane group", e.Name, m.Name, m.InstanceGroup)
+			}
+			members++
+		}
+		var cp int
+		for _, role := range groups {
+			if role == v1alpha1.RoleControlPlane {
+				cp++
+			}
+		}
+		if members != cp || members%2 == 0 {
+			t.Errorf("etcd %s has %d members for %d control-plane groups", e.Name, members, cp)
+		}
+	}
+}
+
+func TestBuildSpreadsNodes(t *testing.T) {
+	tests := []struct {
+		zones int
+		nodes int
+		want  map[string]int32
+	}{
+		{zones: 3, nodes: 2, want: map[string]int32{"nodes-a": 1, "nodes-b": 1}},
+		{zones: 3, nodes: 5, want: map[string]int32{"nodes-a": 2, "nodes-b": 2, "nodes-c": 1}},
+		{zones: 3, nodes: 6, want: map[string]int32{"nodes-a": 2, "nodes-b": 2, "nodes-c": 2}},
+		{zones: 2, nodes: 1, want: map[string]int32{"nodes-a": 1}},
+		{zones: 1, nodes: 0, want: map[string]int32{"nodes-a": DefaultNodeCount}},
+	}
+	for _, tt := range tests {
+		zones := []string{"local-a", "local-b", "local-c"}[:tt.zones]
+		_, igs, err := Build(Options{Name: "n.example.com", Zones: zones, NodeCount: tt.nodes, KubernetesVersion: "1.37.2"})
+		if err != nil {
+			t.Fatalf("Build(%d zones, %d nodes): %v", tt.zones, tt.nodes, err)
+		}
+		got := map[string]int32{}
+		for _, ig := range igs {
+			if ig.Spec.Role == v1alpha1.RoleNode {
+				got[ig.Metadata.Name] = *ig.Spec.MinSize
+			}
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%d zones, %d nodes (-want +got):\n%s", tt.zones, tt.nodes, diff)
+		}
+	}
+}
+
+func TestBuildNames(t *testing.T) {
+	tests := []struct {
+		zones        []string
+		controlPlane int
+		want         []string
+	}{
+		{[]string{"local-a"}, 1, []string{"control-plane-a", "nodes-a"}},
+		{[]string{"us-east-1a", "us-east-1b"}, 1, []string{"control-plane-a", "nodes-a", "nodes-b"}},
+		{[]string{"us-east-1a", "us-east-1b"}, 5, []string{
+			"control-plane-a-1", "control-plane-b-1", "control-plane-a-2", "control-plane-b-2", "control-plane-a-3",
+			"nodes-a", "nodes-b",
+		}},
+		// Short names would clash: full zone names everywhere.
+		{[]string{"us-east-1a", "us-west-2a"}, 1, []string{"control-plane-us-east-1a", "nodes-us-east-1a", "nodes-us-west-2a"}},
+		// A zone without trailing letters has no short name.
+		{[]string{"zone-1", "zone-b"}, 1, []string{"control-plane-zone-1", "nodes-zone-1", "nodes-zone-b"}},
+	}
+	for _, tt := range tests {
+		_, igs, err := Build(Options{Name: "n.example.com", Cloud: "aws", Zones: tt.zones, ControlPlaneCount: tt.controlPlane, KubernetesVersion: "1.37.2"})
+		if err != nil {
+			t.Fatalf("Build(%v, %d): %v", tt.zones, tt.controlPlane, err)
+		}
+		var got []string
+		for _, ig := range igs {
+			got = append(got, ig.Metadata.Name)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("zones %v, %d control planes (-want +got):\n%s", tt.zones, tt.controlPlane, diff)
+		}
+	}
+}
+
+func TestBuildInvalidOptions(t *testing.T) {
+	valid := func() Options {
+		return Options{Name: "bad.example.com", Cloud: "aws", Zones: []string{"us-east-1a"}, KubernetesVersion: "1.37.2"}
+	}
+	tests := []struct {
+		name   string
+		modify func(*Options)
+		want   string // the error starts with this; it names the flag
+	}{
+		{"no name", func(o *Options) { o.Name = "" }, "cluster NAME is required"},
+		{"unknown cloud", func(o *Options) { o.Cloud = "gce" }, `--cloud: unsupported value "gce", want local or aws`},
+		{"aws without zones", func(o *Options) { o.Zones = nil }, "--zones is required for --cloud aws"},
+		{"duplicate zone", func(o *Options) { o.Zones = []string{"us-east-1a", "us-east-1b", "us-east-1a"} }, "--zones: duplicate zone us-east-1a"},
+		{"empty zone", func(o *Options) { o.Zones = []string{"us-east-1a", ""} }, "--zones: empty zone name"},
+		{"malformed zone", func(o *Options) { o.Zones = []string{"US_EAST_1A"} }, `--zones: invalid zone "US_EAST_1A"`},
+		{"even control plane", func(o *Options) { o.ControlPlaneCount = 2 }, "--control-plane-count must be odd (1, 3, 5), got 2"},
+		{"negative control plane", func(o *Options) { o.ControlPlaneCount = -1 }, "--control-plane-count must be odd (1, 3, 5), got -1"},
+		{"negative nodes", func(o *Options) { o.NodeCount = -3 }, "--node-count must be at least 1, got -3"},
+		{"no version", func(o *Options) { o.KubernetesVersion = "" }, "--kubernetes-version is required"},
+		{"bad version", func(o *Options) { o.KubernetesVersion = "latest" }, `--kubernetes-version "latest"`},
+		{"unknown topology", func(o *Options) { o.Topology = "hidden" }, `--topology: unsupported value "hidden", want public or private`},
+		{"bastion in public topology", func(o *Options) { o.Bastion = true }, "--bastion requires --topology private"},
+		{"bastion in explicit public topology", func(o *Options) { o.Bastion = true; o.Topology = "public" }, "--bastion requires --topology private"},
+		{"bad network cidr", func(o *Options) { o.NetworkCIDR = "10.0.0.0" }, "--network-cidr: "},
+		{"network cidr with host bits", func(o *Options) { o.NetworkCIDR = "10.0.0.1/16" }, "--network-cidr 10.0.0.1/16 has host bits set; did you mean 10.0.0.0/16?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := valid()
+			tt.modify(&o)
+			c, igs, err := Build(o)
+			if err == nil {
+				t.Fatalf("Build succeeded, want error %q", tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("error = %q, want it to start with %q", err, tt.want)
+			}
+			if c != nil || igs != nil {
+				t.Errorf("Build returned objects with an error")
+			}
+		})
+	}
+}
+
+func TestLocalDefaultsToOneZone(t *testing.T) {
+	c, _, err := Build(Options{Name: "l.example.com", KubernetesVersion: "1.37.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Spec.Networking.Subnets; len(got) != 1 || got[0].Zone != DefaultLocalZone {
+		t.Errorf("subnets = %+v, want one in %s", got, DefaultLocalZone)
+	}
+}
+
+func encode(t *testing.T, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) string {
+	t.Helper()
+	objs := []any{c}
+	for _, ig := range igs {
+		objs = append(objs, ig)
+	}
+	b, err := codec.EncodeAll(objs...)
+	if err != nil {
+		t.Fatalf("EncodeAll: %v", err)
+	}
+	return string(b)
+}
+
+func compareGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got); run go test -update if the change is intended:\n%s", path, diff)
+	}
+}

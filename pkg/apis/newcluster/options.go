@@ -1,0 +1,138 @@
+package newcluster
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/version"
+
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+)
+
+// Options are the flags of `hull create cluster NAME`. A zero value means the
+// flag was not given; Build applies the defaults below.
+type Options struct {
+	// Name is the cluster name (the NAME argument).
+	Name string
+	// Cloud is --cloud: local (default) or aws.
+	Cloud string
+	// Zones is --zones. Default for local: [local-a]; required for aws.
+	Zones []string
+	// ControlPlaneCount is --control-plane-count, the number of etcd members
+	// and control-plane groups. Default 1; must be odd.
+	ControlPlaneCount int
+	// NodeCount is --node-count, the total number of nodes across all node
+	// groups. Default 2.
+	NodeCount int
+	// KubernetesVersion is --kubernetes-version; the CLI defaults it from the
+	// channel, so it is required here.
+	KubernetesVersion string
+	// Topology is --topology: public (default) or private.
+	Topology string
+	// Bastion is --bastion: add a bastion group. Only with a private topology.
+	Bastion bool
+	// NetworkCIDR is --network-cidr. Empty leaves it to completion.
+	NetworkCIDR string
+	// NodeSize and ControlPlaneSize are --node-size and --control-plane-size,
+	// the machine types. Empty leaves them to completion.
+	NodeSize, ControlPlaneSize string
+	// Channel is --channel. Empty leaves it to completion.
+	Channel string
+}
+
+// Flag defaults. Completion owns every other default; these only shape what
+// the command writes into the user's spec.
+const (
+	DefaultCloud             = v1alpha1.CloudLocal
+	DefaultLocalZone         = "local-a"
+	DefaultControlPlaneCount = 1
+	DefaultNodeCount         = 2
+	DefaultTopology          = v1alpha1.TopologyPublic
+)
+
+// withDefaults checks o and returns it with the defaults filled in. Each
+// error names the flag at fault.
+func (o Options) withDefaults() (Options, error) {
+	if o.Name == "" {
+		return o, fmt.Errorf("cluster NAME is required")
+	}
+	if o.Cloud == "" {
+		o.Cloud = DefaultCloud
+	}
+	if o.Cloud != v1alpha1.CloudLocal && o.Cloud != v1alpha1.CloudAWS {
+		return o, fmt.Errorf("--cloud: unsupported value %q, want %s or %s", o.Cloud, v1alpha1.CloudLocal, v1alpha1.CloudAWS)
+	}
+	zones, err := checkZones(o.Cloud, o.Zones)
+	if err != nil {
+		return o, err
+	}
+	o.Zones = zones
+
+	if o.ControlPlaneCount == 0 {
+		o.ControlPlaneCount = DefaultControlPlaneCount
+	}
+	if o.ControlPlaneCount < 0 || o.ControlPlaneCount%2 == 0 {
+		return o, fmt.Errorf("--control-plane-count must be odd (1, 3, 5), got %d", o.ControlPlaneCount)
+	}
+	if o.NodeCount == 0 {
+		o.NodeCount = DefaultNodeCount
+	}
+	if o.NodeCount < 0 {
+		return o, fmt.Errorf("--node-count must be at least 1, got %d", o.NodeCount)
+	}
+
+	if o.KubernetesVersion == "" {
+		return o, fmt.Errorf("--kubernetes-version is required")
+	}
+	if _, err := version.ParseSemantic(o.KubernetesVersion); err != nil {
+		return o, fmt.Errorf("--kubernetes-version %q: %w", o.KubernetesVersion, err)
+	}
+
+	if o.Topology == "" {
+		o.Topology = DefaultTopology
+	}
+	if o.Topology != v1alpha1.TopologyPublic && o.Topology != v1alpha1.TopologyPrivate {
+		return o, fmt.Errorf("--topology: unsupported value %q, want %s or %s", o.Topology, v1alpha1.TopologyPublic, v1alpha1.TopologyPrivate)
+	}
+	if o.Bastion && o.Topology != v1alpha1.TopologyPrivate {
+		return o, fmt.Errorf("--bastion requires --topology %s", v1alpha1.TopologyPrivate)
+	}
+
+	if o.NetworkCIDR != "" {
+		p, err := netip.ParsePrefix(o.NetworkCIDR)
+		if err != nil {
+			return o, fmt.Errorf("--network-cidr: %w", err)
+		}
+		if p != p.Masked() {
+			return o, fmt.Errorf("--network-cidr %s has host bits set; did you mean %s?", o.NetworkCIDR, p.Masked())
+		}
+	}
+	return o, nil
+}
+
+// checkZones applies the zone default and refuses empty, malformed and
+// repeated zones; zone names become subnet and group names.
+func checkZones(cloud string, zones []string) ([]string, error) {
+	if len(zones) == 0 {
+		if cloud == v1alpha1.CloudLocal {
+			return []string{DefaultLocalZone}, nil
+		}
+		return nil, fmt.Errorf("--zones is required for --cloud %s", cloud)
+	}
+	seen := map[string]bool{}
+	for _, z := range zones {
+		if z == "" {
+			return nil, fmt.Errorf("--zones: empty zone name")
+		}
+		if errs := k8svalidation.IsDNS1123Label(z); len(errs) > 0 {
+			return nil, fmt.Errorf("--zones: invalid zone %q: %s", z, strings.Join(errs, "; "))
+		}
+		if seen[z] {
+			return nil, fmt.Errorf("--zones: duplicate zone %s", z)
+		}
+		seen[z] = true
+	}
+	return zones, nil
+}

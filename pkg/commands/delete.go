@@ -1,0 +1,109 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hullproject/hull/pkg/apis/validation"
+	"github.com/hullproject/hull/pkg/state"
+)
+
+func newDeleteCommand(o *rootOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete a cluster or an instance group",
+	}
+	var yes bool
+	clusterCmd := &cobra.Command{
+		Use:   "cluster NAME",
+		Short: "Delete a cluster's objects from the state store",
+		Long:  `Delete a cluster. Without --yes, list what would be deleted and change nothing.`,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := clusterName(args, "")
+			if err != nil {
+				return err
+			}
+			return o.deleteCluster(cmd.Context(), name, yes)
+		},
+	}
+	clusterCmd.Flags().BoolVarP(&yes, "yes", "y", false, "really delete")
+
+	var igYes bool
+	var cluster string
+	igCmd := &cobra.Command{
+		Use:     "instancegroup IG",
+		Aliases: []string{"ig"},
+		Short:   "Delete an instance group",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := clusterName(nil, cluster)
+			if err != nil {
+				return err
+			}
+			return o.deleteInstanceGroup(cmd.Context(), name, args[0], igYes)
+		},
+	}
+	igCmd.Flags().StringVar(&cluster, "name", "", "cluster name (default $"+EnvClusterName+")")
+	igCmd.Flags().BoolVarP(&igYes, "yes", "y", false, "really delete")
+	cmd.AddCommand(clusterCmd, igCmd)
+	return cmd
+}
+
+func (o *rootOptions) deleteCluster(ctx context.Context, name string, yes bool) error {
+	reg, err := o.openRegistry(ctx)
+	if err != nil {
+		return err
+	}
+	if _, _, err := reg.GetCluster(ctx, name); err != nil {
+		return err
+	}
+	objs, err := reg.Store().List(ctx, name+"/")
+	if err != nil {
+		return err
+	}
+	if !yes {
+		fmt.Fprintf(o.out, "Will delete cluster %s: %d objects in %s:\n", name, len(objs), reg.Store().URL())
+		for _, obj := range objs {
+			fmt.Fprintf(o.out, "  %s\n", obj.Key)
+		}
+		fmt.Fprintln(o.out, "\nMust specify --yes to delete the cluster.")
+		return nil
+	}
+	if err := reg.DeleteCluster(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "Deleted cluster %s\n", name)
+	return nil
+}
+
+func (o *rootOptions) deleteInstanceGroup(ctx context.Context, cluster, ig string, yes bool) error {
+	reg, err := o.openRegistry(ctx)
+	if err != nil {
+		return err
+	}
+	c, igs, err := loadCluster(ctx, reg, cluster)
+	if err != nil {
+		return err
+	}
+	if _, _, err := reg.GetInstanceGroup(ctx, cluster, ig); err != nil {
+		return err
+	}
+	if errs := validation.ValidateCluster(c, withoutGroup(igs, ig)); len(errs) > 0 {
+		return &invalidError{what: fmt.Sprintf("cluster %q without instance group %q", cluster, ig), errs: errs}
+	}
+	if !yes {
+		fmt.Fprintf(o.out, "Will delete instance group %s of cluster %s.\n\nMust specify --yes to delete the instance group.\n", ig, cluster)
+		return nil
+	}
+	err = reg.WithLock(ctx, cluster, func(ctx context.Context) error {
+		return reg.DeleteInstanceGroup(ctx, cluster, ig, state.Unconditional())
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "Deleted instance group %s of cluster %s\n", ig, cluster)
+	return nil
+}

@@ -1,0 +1,2 @@
+// Package pki issues and stores hull's certificate authorities, keys and leaf certificates.
+package pki

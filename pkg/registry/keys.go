@@ -1,0 +1,39 @@
+package registry
+
+import "path"
+
+// Object keys under <cluster>/, as documented in docs/state-store.md.
+const (
+	keyConfig         = "config"
+	keyCompleted      = "cluster-completed.spec"
+	keyLock           = "lock"
+	dirInstanceGroups = "instancegroup"
+	dirPKIIssued      = "pki/issued"
+	dirPKIPrivate     = "pki/private"
+	keysetFile        = "keyset.yaml"
+)
+
+// ConfigKey is the key of the user's Cluster document.
+func ConfigKey(cluster string) string { return path.Join(cluster, keyConfig) }
+
+// CompletedKey is the key of the completed (defaulted) cluster spec.
+func CompletedKey(cluster string) string { return path.Join(cluster, keyCompleted) }
+
+// LockKey is the key of the lease every mutating command holds.
+func LockKey(cluster string) string { return path.Join(cluster, keyLock) }
+
+// InstanceGroupKey is the key of one InstanceGroup document.
+func InstanceGroupKey(cluster, ig string) string {
+	return path.Join(cluster, dirInstanceGroups, ig)
+}
+
+// IssuedKeysetKey holds a keyset's certificates and public keys only, so a
+// reader that may see certificates (a worker) need not see private keys.
+func IssuedKeysetKey(cluster, keyset string) string {
+	return path.Join(cluster, dirPKIIssued, keyset, keysetFile)
+}
+
+// PrivateKeysetKey holds a keyset with its private keys.
+func PrivateKeysetKey(cluster, keyset string) string {
+	return path.Join(cluster, dirPKIPrivate, keyset, keysetFile)
+}

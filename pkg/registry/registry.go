@@ -1,0 +1,326 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hullproject/hull/pkg/apis/codec"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/pki"
+	"github.com/hullproject/hull/pkg/state"
+)
+
+// LeaseTTL bounds how long a crashed command can keep others out.
+const LeaseTTL = 2 * time.Minute
+
+// Registry is typed access to the clusters in one state store.
+type Registry struct {
+	store  *state.Store
+	holder string
+}
+
+// New wraps a store. The lease holder names this host and process so a
+// conflict message tells the operator who holds the cluster.
+func New(store *state.Store) *Registry {
+	host, _ := os.Hostname()
+	return &Registry{store: store, holder: fmt.Sprintf("%s/pid-%d", host, os.Getpid())}
+}
+
+// Store is the underlying state store.
+func (r *Registry) Store() *state.Store { return r.store }
+
+// NotFoundError says an object is missing and lists what does exist, so the
+// operator can correct a typo without another command.
+type NotFoundError struct {
+	Kind     string // "cluster" or "instance group"
+	Name     string
+	Where    string
+	Existing []string
+}
+
+func (e *NotFoundError) Error() string {
+	msg := fmt.Sprintf("%s %q not found in %s", e.Kind, e.Name, e.Where)
+	if len(e.Existing) == 0 {
+		if e.Kind == "cluster" {
+			return msg + "; no clusters exist (create one with `hull create cluster NAME`)"
+		}
+		return msg + "; none exist"
+	}
+	plural := e.Kind + "s"
+	return fmt.Sprintf("%s; existing %s: %s", msg, plural, strings.Join(e.Existing, ", "))
+}
+
+// Unwrap lets errors.Is(err, state.ErrNotFound) hold.
+func (e *NotFoundError) Unwrap() error { return state.ErrNotFound }
+
+// ListClusters returns the names of the clusters whose config exists, sorted.
+// A prefix without config is the remains of an interrupted create, not a cluster.
+func (r *Registry) ListClusters(ctx context.Context) ([]string, error) {
+	dirs, err := r.store.ListDirs(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list clusters: %w", err)
+	}
+	var names []string
+	for _, d := range dirs {
+		name := strings.TrimSuffix(d, "/")
+		if _, _, err := r.store.Get(ctx, ConfigKey(name)); err == nil {
+			names = append(names, name)
+		} else if !errors.Is(err, state.ErrNotFound) {
+			return nil, fmt.Errorf("read %s: %w", ConfigKey(name), err)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// GetCluster reads the user's Cluster and its generation.
+func (r *Registry) GetCluster(ctx context.Context, name string) (*v1alpha1.Cluster, state.Generation, error) {
+	data, gen, err := r.store.Get(ctx, ConfigKey(name))
+	if errors.Is(err, state.ErrNotFound) {
+		existing, lerr := r.ListClusters(ctx)
+		if lerr != nil {
+			return nil, "", lerr
+		}
+		return nil, "", &NotFoundError{Kind: "cluster", Name: name, Where: r.store.URL(), Existing: existing}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read cluster %s: %w", name, err)
+	}
+	c, err := codec.DecodeCluster(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("decode %s: %w", ConfigKey(name), err)
+	}
+	return c, gen, nil
+}
+
+// ListInstanceGroups returns the cluster's groups sorted by name.
+func (r *Registry) ListInstanceGroups(ctx context.Context, cluster string) ([]*v1alpha1.InstanceGroup, error) {
+	objs, err := r.store.List(ctx, path.Join(cluster, dirInstanceGroups)+"/")
+	if err != nil {
+		return nil, fmt.Errorf("list instance groups of %s: %w", cluster, err)
+	}
+	var igs []*v1alpha1.InstanceGroup
+	for _, o := range objs {
+		ig, _, err := r.readInstanceGroup(ctx, o.Key)
+		if errors.Is(err, state.ErrNotFound) {
+			continue // deleted between list and read
+		}
+		if err != nil {
+			return nil, err
+		}
+		igs = append(igs, ig)
+	}
+	slices.SortFunc(igs, func(a, b *v1alpha1.InstanceGroup) int { return strings.Compare(a.Metadata.Name, b.Metadata.Name) })
+	return igs, nil
+}
+
+// GetInstanceGroup reads one group and its generation.
+func (r *Registry) GetInstanceGroup(ctx context.Context, cluster, name string) (*v1alpha1.InstanceGroup, state.Generation, error) {
+	ig, gen, err := r.readInstanceGroup(ctx, InstanceGroupKey(cluster, name))
+	if errors.Is(err, state.ErrNotFound) {
+		igs, lerr := r.ListInstanceGroups(ctx, cluster)
+		if lerr != nil {
+			return nil, "", lerr
+		}
+		var names []string
+		for _, g := range igs {
+			names = append(names, g.Metadata.Name)
+		}
+		return nil, "", &NotFoundError{Kind: "instance group", Name: name, Where: "cluster " + cluster, Existing: names}
+	}
+	return ig, gen, err
+}
+
+func (r *Registry) readInstanceGroup(ctx context.Context, key string) (*v1alpha1.InstanceGroup, state.Generation, error) {
+	data, gen, err := r.store.Get(ctx, key)
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", key, err)
+	}
+	ig, err := codec.DecodeInstanceGroup(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("decode %s: %w", key, err)
+	}
+	return ig, gen, nil
+}
+
+// ListKeysets reads the public form of every keyset of the cluster.
+func (r *Registry) ListKeysets(ctx context.Context, cluster string) ([]*pki.Keyset, error) {
+	objs, err := r.store.List(ctx, path.Join(cluster, dirPKIIssued)+"/")
+	if err != nil {
+		return nil, fmt.Errorf("list keysets of %s: %w", cluster, err)
+	}
+	var sets []*pki.Keyset
+	for _, o := range objs {
+		if path.Base(o.Key) != keysetFile {
+			continue
+		}
+		ks, err := r.readKeyset(ctx, o.Key)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, ks)
+	}
+	slices.SortFunc(sets, func(a, b *pki.Keyset) int { return strings.Compare(a.Name, b.Name) })
+	return sets, nil
+}
+
+// GetPrivateKeyset reads a keyset with its private keys (a CA that signs).
+func (r *Registry) GetPrivateKeyset(ctx context.Context, cluster, name string) (*pki.Keyset, error) {
+	return r.readKeyset(ctx, PrivateKeysetKey(cluster, name))
+}
+
+func (r *Registry) readKeyset(ctx context.Context, key string) (*pki.Keyset, error) {
+	data, _, err := r.store.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	ks, err := pki.ParseKeyset(data)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", key, err)
+	}
+	return ks, nil
+}
+
+// WithLock runs fn while holding the cluster's lease, so two mutating
+// commands on one cluster never interleave their multi-object writes.
+func (r *Registry) WithLock(ctx context.Context, cluster string, fn func(ctx context.Context) error) error {
+	return r.withLease(ctx, cluster, false, fn)
+}
+
+// withLease holds the cluster's lease around fn. With remove, a successful
+// fn is followed by deleting the lease object itself (the cluster is gone).
+func (r *Registry) withLease(ctx context.Context, cluster string, remove bool, fn func(ctx context.Context) error) (err error) {
+	lease, err := r.store.AcquireLease(ctx, LockKey(cluster), r.holder, LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("lock cluster %s: %w", cluster, err)
+	}
+	defer func() {
+		// Release on a fresh context: the caller's may be cancelled already.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		release := lease.Release
+		if remove && err == nil {
+			release = lease.ReleaseAndDelete
+		}
+		if rerr := release(rctx); rerr != nil && err == nil {
+			err = fmt.Errorf("release lock of cluster %s: %w", cluster, rerr)
+		}
+	}()
+	return fn(ctx)
+}
+
+// CreateCluster writes a new cluster: keysets, groups, then the config last.
+// The cluster exists only once its config is written, so an interrupted
+// create leaves no visible half-cluster, and a retry simply overwrites the
+// leftovers. The caller validates first.
+func (r *Registry) CreateCluster(ctx context.Context, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, keysets []*pki.Keyset) error {
+	name := c.Metadata.Name
+	return r.WithLock(ctx, name, func(ctx context.Context) error {
+		if _, _, err := r.store.Get(ctx, ConfigKey(name)); err == nil {
+			return fmt.Errorf("cluster %q already exists in %s: use `hull replace -f` or `hull edit cluster %s` to change it", name, r.store.URL(), name)
+		} else if !errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("check cluster %s: %w", name, err)
+		}
+		for _, ks := range keysets {
+			if err := r.putKeyset(ctx, name, ks); err != nil {
+				return err
+			}
+		}
+		for _, ig := range igs {
+			if _, err := r.putInstanceGroup(ctx, name, ig, state.Unconditional()); err != nil {
+				return err
+			}
+		}
+		_, err := r.putCluster(ctx, c, state.MustNotExist())
+		return err
+	})
+}
+
+func (r *Registry) putKeyset(ctx context.Context, cluster string, ks *pki.Keyset) error {
+	priv, err := ks.MarshalPrivate()
+	if err != nil {
+		return fmt.Errorf("encode keyset %s: %w", ks.Name, err)
+	}
+	pub, err := ks.MarshalPublic()
+	if err != nil {
+		return fmt.Errorf("encode keyset %s: %w", ks.Name, err)
+	}
+	if _, err := r.store.Put(ctx, PrivateKeysetKey(cluster, ks.Name), priv, state.Unconditional()); err != nil {
+		return fmt.Errorf("write keyset %s: %w", ks.Name, err)
+	}
+	if _, err := r.store.Put(ctx, IssuedKeysetKey(cluster, ks.Name), pub, state.Unconditional()); err != nil {
+		return fmt.Errorf("write keyset %s: %w", ks.Name, err)
+	}
+	return nil
+}
+
+// PutCluster writes the user's Cluster under a precondition.
+func (r *Registry) PutCluster(ctx context.Context, c *v1alpha1.Cluster, pre state.Precondition) (state.Generation, error) {
+	return r.putCluster(ctx, c, pre)
+}
+
+func (r *Registry) putCluster(ctx context.Context, c *v1alpha1.Cluster, pre state.Precondition) (state.Generation, error) {
+	data, err := codec.Encode(c)
+	if err != nil {
+		return "", err
+	}
+	gen, err := r.store.Put(ctx, ConfigKey(c.Metadata.Name), data, pre)
+	if err != nil {
+		return "", fmt.Errorf("write cluster %s: %w", c.Metadata.Name, err)
+	}
+	return gen, nil
+}
+
+// PutInstanceGroup writes one group under a precondition.
+func (r *Registry) PutInstanceGroup(ctx context.Context, cluster string, ig *v1alpha1.InstanceGroup, pre state.Precondition) (state.Generation, error) {
+	return r.putInstanceGroup(ctx, cluster, ig, pre)
+}
+
+func (r *Registry) putInstanceGroup(ctx context.Context, cluster string, ig *v1alpha1.InstanceGroup, pre state.Precondition) (state.Generation, error) {
+	data, err := codec.Encode(ig)
+	if err != nil {
+		return "", err
+	}
+	gen, err := r.store.Put(ctx, InstanceGroupKey(cluster, ig.Metadata.Name), data, pre)
+	if err != nil {
+		return "", fmt.Errorf("write instance group %s: %w", ig.Metadata.Name, err)
+	}
+	return gen, nil
+}
+
+// DeleteInstanceGroup removes one group under a precondition.
+func (r *Registry) DeleteInstanceGroup(ctx context.Context, cluster, name string, pre state.Precondition) error {
+	if err := r.store.Delete(ctx, InstanceGroupKey(cluster, name), pre); err != nil {
+		return fmt.Errorf("delete instance group %s: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteCluster removes every object of the cluster. The config goes first,
+// so an interrupted delete leaves no visible cluster, and the lease last.
+func (r *Registry) DeleteCluster(ctx context.Context, cluster string) error {
+	return r.withLease(ctx, cluster, true, func(ctx context.Context) error {
+		if err := r.store.Delete(ctx, ConfigKey(cluster), state.Unconditional()); err != nil && !errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("delete cluster %s: %w", cluster, err)
+		}
+		objs, err := r.store.List(ctx, cluster+"/")
+		if err != nil {
+			return fmt.Errorf("list objects of %s: %w", cluster, err)
+		}
+		for _, o := range objs {
+			if o.Key == LockKey(cluster) {
+				continue
+			}
+			if err := r.store.Delete(ctx, o.Key, state.Unconditional()); err != nil && !errors.Is(err, state.ErrNotFound) {
+				return fmt.Errorf("delete %s: %w", o.Key, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,2 @@
+// Package state is hull's state store: atomic, conditional object storage over gocloud.dev/blob.
+package state
