@@ -9,11 +9,11 @@ TOOLS_BIN    := $(HULL_CACHE)/bin
 VERSITYGW    := $(TOOLS_BIN)/versitygw
 VERSITYGW_VERSION := v1.8.0
 # Packages with goroutines or cross-process locking run under the race detector too.
-RACE_PKGS    := ./pkg/state/... ./pkg/registry/... ./pkg/commands/...
+RACE_PKGS    := ./pkg/state/... ./pkg/registry/... ./pkg/commands/... ./cloudup/...
 
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all build test unit race lint tools docs demo clean
+.PHONY: all build test unit race lint tools docs demo perf clean
 
 all: build
 
@@ -33,11 +33,19 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# Tests that start local-cloud machines need root; make test insists on it
+# rather than skipping them quietly.
+TEST_ENV     := HULL_REQUIRE_S3=1 HULL_REQUIRE_ROOT=1
+
 unit: tools
-	HULL_REQUIRE_S3=1 $(GO) test -count=1 ./...
+	$(TEST_ENV) $(GO) test -count=1 -timeout 30m ./...
 
 race: tools
-	HULL_REQUIRE_S3=1 $(GO) test -count=1 -race $(RACE_PKGS)
+	$(TEST_ENV) $(GO) test -count=1 -race -timeout 30m $(RACE_PKGS)
+
+## perf: measure the figures in docs/performance.md (root).
+perf:
+	./tests/perf/localcloud.sh
 
 ## test: what CI runs (.ci/run) and what the README tells you to run.
 test: lint unit race

@@ -4,6 +4,7 @@ package deps
 
 import (
 	_ "github.com/google/go-containerregistry/pkg/v1/tarball"
+	_ "go.etcd.io/etcd/client/v3"
 	_ "golang.org/x/sys/unix"
 	_ "k8s.io/client-go/kubernetes"
 	_ "k8s.io/kubectl/pkg/drain"

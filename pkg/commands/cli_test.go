@@ -77,7 +77,7 @@ func TestCreateFromFileThenGet(t *testing.T) {
 	}
 
 	// HULL_CLUSTER_NAME stands in for --name.
-	e.extra = []string{"HULL_CLUSTER_NAME=" + demo}
+	e.extra = append(e.extra, "HULL_CLUSTER_NAME="+demo)
 	if got := e.must("get", "instancegroups"); got != igs {
 		t.Errorf("with HULL_CLUSTER_NAME:\n%s\nwant:\n%s", got, igs)
 	}

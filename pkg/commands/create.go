@@ -105,7 +105,7 @@ func (o *rootOptions) createCluster(ctx context.Context, co *createClusterOption
 		if err != nil || f == output.Table {
 			return usagef("-o/--output with --dry-run must be yaml or json, got %q", co.output)
 		}
-		if err := checkSpec(c, igs, "mem://dry-run"); err != nil {
+		if err := checkSpec(c, igs, "mem://dry-run/"+c.Metadata.Name); err != nil {
 			return err
 		}
 		return printObjects(o, f, c, igs)
@@ -129,7 +129,7 @@ Suggestions:
 
 // createWithPKI validates, issues the cluster's keysets and writes everything.
 func (o *rootOptions) createWithPKI(ctx context.Context, reg *registry.Registry, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) error {
-	if err := checkSpec(c, igs, reg.Store().URL()); err != nil {
+	if err := checkSpec(c, igs, reg.ConfigBase(c.Metadata.Name)); err != nil {
 		return err
 	}
 	keysets, err := pki.NewClusterKeysets(c.Metadata.Name, etcdClusterNames(c), time.Now())
@@ -196,7 +196,7 @@ func (o *rootOptions) createFromFile(ctx context.Context, filename string) error
 			return fmt.Errorf("%s: Cluster %q appears twice", filename, c.Metadata.Name)
 		}
 		newClusters[c.Metadata.Name] = true
-		if err := checkSpec(c, groupsOf(objs.InstanceGroups, c.Metadata.Name), reg.Store().URL()); err != nil {
+		if err := checkSpec(c, groupsOf(objs.InstanceGroups, c.Metadata.Name), reg.ConfigBase(c.Metadata.Name)); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hullproject/hull/cloudup"
+
 	"github.com/hullproject/hull/pkg/apis/validation"
 	"github.com/hullproject/hull/pkg/state"
 )
@@ -57,20 +59,40 @@ func (o *rootOptions) deleteCluster(ctx context.Context, name string, yes bool) 
 	if err != nil {
 		return err
 	}
-	if _, _, err := reg.GetCluster(ctx, name); err != nil {
+	c, _, err := reg.GetCluster(ctx, name)
+	if err != nil {
 		return err
 	}
 	objs, err := reg.Store().List(ctx, name+"/")
 	if err != nil {
 		return err
 	}
+	provider, closeProvider, err := providerFor(ctx, c)
+	if err != nil {
+		return fmt.Errorf("cannot reach the cloud of %s to delete its resources (nothing was deleted): %w", name, err)
+	}
+	defer closeProvider()
+	res, err := cloudup.FindCloudResources(ctx, provider, name)
+	if err != nil {
+		return err
+	}
 	if !yes {
-		fmt.Fprintf(o.out, "Will delete cluster %s: %d objects in %s:\n", name, len(objs), reg.Store().URL())
+		fmt.Fprintf(o.out, "Will delete cluster %s.\n\nCloud resources (%s):\n", name, provider.Name())
+		if res.Empty() {
+			fmt.Fprintln(o.out, "  none")
+		}
+		for _, k := range res.Keys() {
+			fmt.Fprintf(o.out, "  %s\n", k)
+		}
+		fmt.Fprintf(o.out, "\nState store objects (%s):\n", reg.Store().URL())
 		for _, obj := range objs {
 			fmt.Fprintf(o.out, "  %s\n", obj.Key)
 		}
 		fmt.Fprintln(o.out, "\nMust specify --yes to delete the cluster.")
 		return nil
+	}
+	if err := cloudup.DeleteCloudResources(ctx, provider, name, res, o.out); err != nil {
+		return fmt.Errorf("%w; the cluster's spec was kept so delete can be re-run", err)
 	}
 	if err := reg.DeleteCluster(ctx, name); err != nil {
 		return err

@@ -22,7 +22,7 @@ func editorScript(t *testing.T, dir, body string) string {
 func TestEditCluster(t *testing.T) {
 	e := newEnv(t)
 	e.must("create", "-f", writeFile(t, e.dir, "c.yaml", sampleYAML(t)))
-	e.extra = []string{"EDITOR=" + editorScript(t, e.dir, `sed -i 's/kubernetesVersion: 1.37.2/kubernetesVersion: 1.37.3/' "$1"`)}
+	e.extra = append(e.extra, "EDITOR="+editorScript(t, e.dir, `sed -i 's/kubernetesVersion: 1.37.2/kubernetesVersion: 1.37.3/' "$1"`))
 	if out := e.must("edit", "cluster", demo); !strings.Contains(out, "Saved cluster "+demo) {
 		t.Errorf("edit output: %s", out)
 	}
@@ -38,7 +38,7 @@ func TestEditReopensWithErrors(t *testing.T) {
 	ed := editorScript(t, e.dir, `
 if [ $N = 1 ]; then sed -i 's#cidr: 172.20.32.0/19#cidr: 10.9.0.0/24#' "$1"; fi
 if [ $N = 2 ]; then cp "$1" `+e.dir+`/shown; sed -i 's#cidr: 10.9.0.0/24#cidr: 172.20.64.0/19#' "$1"; fi`)
-	e.extra = []string{"EDITOR=" + ed}
+	e.extra = append(e.extra, "EDITOR="+ed)
 	e.must("edit", "cluster", demo)
 	shown, err := os.ReadFile(filepath.Join(e.dir, "shown"))
 	if err != nil {
@@ -59,12 +59,12 @@ func TestEditGivingUpWritesNothing(t *testing.T) {
 	e.must("create", "-f", writeFile(t, e.dir, "c.yaml", sampleYAML(t)))
 	before := e.must("get", "ig", "nodes-a", "--name", demo, "-o", "yaml")
 	// Session 1 makes the group invalid; session 2 saves it unchanged: the user gives up.
-	e.extra = []string{"EDITOR=" + editorScript(t, e.dir, `if [ $N = 1 ]; then sed -i 's/minSize: 2/minSize: 9/' "$1"; fi`)}
+	e.extra = append(e.extra, "EDITOR="+editorScript(t, e.dir, `if [ $N = 1 ]; then sed -i 's/minSize: 2/minSize: 9/' "$1"; fi`))
 	e.fails(1, []string{"cancelled", "instanceGroups[nodes-a].spec.maxSize"}, "edit", "ig", "nodes-a", "--name", demo)
 	if after := e.must("get", "ig", "nodes-a", "--name", demo, "-o", "yaml"); after != before {
 		t.Errorf("store changed:\n%s", after)
 	}
-	e.extra = []string{"EDITOR=true"}
+	e.extra = append(e.extra, "EDITOR=true")
 	if out := e.must("edit", "cluster", demo); !strings.Contains(out, "no changes made") {
 		t.Errorf("unchanged edit: %s", out)
 	}
@@ -77,7 +77,7 @@ func TestEditConflictWritesNothing(t *testing.T) {
 	// While "we" edit, another operator replaces the cluster.
 	ed := editorScript(t, e.dir, hullBin+` replace -f `+theirs+` --state `+e.state+` >/dev/null
 sed -i 's/kubernetesVersion: 1.37.2/kubernetesVersion: 1.37.9/' "$1"`)
-	e.extra = []string{"EDITOR=" + ed}
+	e.extra = append(e.extra, "EDITOR="+ed)
 	e.fails(1, []string{"changed by someone else", "nothing was written"}, "edit", "cluster", demo)
 	if got := e.must("get", "clusters", demo, "-o", "yaml"); !strings.Contains(got, "kubernetesVersion: 1.36.3") {
 		t.Errorf("the other operator's write was lost:\n%s", got)

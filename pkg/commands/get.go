@@ -19,7 +19,7 @@ func newGetCommand(o *rootOptions) *cobra.Command {
 		Use:   "get",
 		Short: "List clusters, instance groups and keypairs",
 	}
-	cmd.AddCommand(newGetClustersCommand(o), newGetInstanceGroupsCommand(o), newGetKeypairsCommand(o))
+	cmd.AddCommand(newGetClustersCommand(o), newGetInstanceGroupsCommand(o), newGetKeypairsCommand(o), newGetInstancesCommand(o))
 	return cmd
 }
 

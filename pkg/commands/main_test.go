@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hullproject/hull/cloudup/local"
 )
 
 // hullBin is the real hull binary, built once with a stamped version, so the
@@ -50,9 +54,26 @@ type env struct {
 	extra []string
 }
 
+// newEnv gives the test its own state store and local cloud directory; a
+// local cloud daemon a command starts there is shut down when the test ends.
 func newEnv(t *testing.T) *env {
 	dir := t.TempDir()
-	return &env{t: t, state: "file://" + filepath.Join(dir, "state"), dir: dir}
+	cloudDir := filepath.Join(dir, "cloud")
+	t.Cleanup(func() { stopLocalCloud(t, cloudDir) })
+	return &env{t: t, state: "file://" + filepath.Join(dir, "state"), dir: dir, extra: []string{EnvLocalCloudDir + "=" + cloudDir}}
+}
+
+func stopLocalCloud(t *testing.T, dir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := local.Connect(ctx, local.ClientOptions{StateDir: dir, Socket: filepath.Join(dir, "daemon.sock")})
+	if err != nil {
+		return // none was started
+	}
+	defer cl.Close()
+	if err := cl.Shutdown(ctx); err != nil {
+		t.Errorf("stop local cloud daemon in %s: %v", dir, err)
+	}
 }
 
 // run executes the real binary with --state pointing at the test store.

@@ -96,6 +96,9 @@ directory under $XDG_DATA_HOME/hull/state). hull update makes the cloud match it
 		newGetCommand(o),
 		newEditCommand(o),
 		newDeleteCommand(o),
+		newUpdateCommand(o),
+		newImageCommand(o),
+		newLocalCloudCommand(),
 	)
 	// Added now rather than at Execute so docs/cli documents them too.
 	root.InitDefaultCompletionCmd()

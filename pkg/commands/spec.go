@@ -3,8 +3,6 @@ package commands
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"path"
 	"slices"
 
 	"github.com/hullproject/hull/pkg/apis/completion"
@@ -16,12 +14,12 @@ import (
 // checkSpec validates the user's objects, then completes them and validates
 // the completed spec too: the user may leave CIDRs and sizes for hull to
 // choose, and hull's choices must be valid as well.
-func checkSpec(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, storeURL string) error {
+func checkSpec(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, configBase string) error {
 	what := fmt.Sprintf("cluster %q", c.Metadata.Name)
 	if errs := validation.ValidateCluster(c, igs); len(errs) > 0 {
 		return &invalidError{what: what, errs: errs}
 	}
-	cc, cigs, err := completion.Complete(c, igs, completion.Options{ConfigBase: configBase(storeURL, c.Metadata.Name)})
+	cc, cigs, err := completion.Complete(c, igs, completion.Options{ConfigBase: configBase})
 	if err != nil {
 		return fmt.Errorf("complete %s: %w", what, err)
 	}
@@ -29,16 +27,6 @@ func checkSpec(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, storeURL stri
 		return &invalidError{what: "completed spec of " + what, errs: errs}
 	}
 	return nil
-}
-
-// configBase is where a cluster lives in the store, as a URL.
-func configBase(storeURL, cluster string) string {
-	u, err := url.Parse(storeURL)
-	if err != nil {
-		return storeURL + "/" + cluster
-	}
-	u.Path = path.Join(u.Path, cluster)
-	return u.String()
 }
 
 // loadCluster reads a cluster and all its groups.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"os"
 	"path"
 	"slices"
@@ -30,6 +32,32 @@ type Registry struct {
 func New(store *state.Store) *Registry {
 	host, _ := os.Hostname()
 	return &Registry{store: store, holder: fmt.Sprintf("%s/pid-%d", host, os.Getpid())}
+}
+
+// ConfigBase is where a cluster lives in the store, as a URL.
+func (r *Registry) ConfigBase(cluster string) string {
+	u, err := url.Parse(r.store.URL())
+	if err != nil {
+		return r.store.URL() + "/" + cluster
+	}
+	u.Path = path.Join(u.Path, cluster)
+	return u.String()
+}
+
+// PutCompleted writes the completed spec beside the user's.
+func (r *Registry) PutCompleted(ctx context.Context, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) error {
+	objs := []any{c}
+	for _, ig := range igs {
+		objs = append(objs, ig)
+	}
+	data, err := codec.EncodeAll(objs...)
+	if err != nil {
+		return err
+	}
+	if _, err := r.store.Put(ctx, CompletedKey(c.Metadata.Name), data, state.Unconditional()); err != nil {
+		return fmt.Errorf("write completed spec of %s: %w", c.Metadata.Name, err)
+	}
+	return nil
 }
 
 // Store is the underlying state store.
@@ -200,7 +228,28 @@ func (r *Registry) withLease(ctx context.Context, cluster string, remove bool, f
 	if err != nil {
 		return fmt.Errorf("lock cluster %s: %w", cluster, err)
 	}
+	// Renew while fn runs: an apply can outlast the TTL, and an expired
+	// lease would let a second mutator in.
+	renewCtx, stopRenew := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-t.C:
+				if err := lease.Renew(renewCtx); err != nil && renewCtx.Err() == nil {
+					slog.Warn("renew cluster lock", "cluster", cluster, "err", err)
+				}
+			}
+		}
+	}()
 	defer func() {
+		stopRenew()
+		<-renewed
 		// Release on a fresh context: the caller's may be cancelled already.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()

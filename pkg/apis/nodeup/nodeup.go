@@ -35,8 +35,52 @@ type Config struct {
 	ConfigBase        string            `json:"configBase"`
 	NodeLabels        map[string]string `json:"nodeLabels,omitempty"`
 	Taints            []string          `json:"taints,omitempty"`
-	// APIServer is the address machines use to reach the API (the load balancer's name).
+	// APIServer is the host:port machines use to reach the API (the load balancer).
 	APIServer string `json:"apiServer,omitempty"`
+
+	// Networking, from the completed spec.
+	NetworkCIDR           string `json:"networkCIDR,omitempty"`
+	PodCIDR               string `json:"podCIDR,omitempty"`
+	ServiceClusterIPRange string `json:"serviceClusterIPRange,omitempty"`
+	ClusterDNSDomain      string `json:"clusterDNSDomain,omitempty"`
+	// KubernetesServiceIP is the first address of the service range; DNSServiceIP the tenth.
+	KubernetesServiceIP string `json:"kubernetesServiceIP,omitempty"`
+	DNSServiceIP        string `json:"dnsServiceIP,omitempty"`
+
+	// APIServerNames are extra names and addresses the apiserver certificate
+	// must carry (public name, additional SANs, the LB address).
+	APIServerNames []string `json:"apiServerNames,omitempty"`
+
+	// EtcdClusters, on control-plane machines.
+	EtcdClusters []EtcdCluster `json:"etcdClusters,omitempty"`
+
+	// Per-component extra flags (without leading dashes).
+	KubeAPIServerArgs         map[string]string `json:"kubeAPIServerArgs,omitempty"`
+	KubeControllerManagerArgs map[string]string `json:"kubeControllerManagerArgs,omitempty"`
+	KubeSchedulerArgs         map[string]string `json:"kubeSchedulerArgs,omitempty"`
+	KubeletArgs               map[string]string `json:"kubeletArgs,omitempty"`
+	MaxPods                   int32             `json:"maxPods,omitempty"`
+
+	// AssetsRepository, when set, is where an unbaked image fetches assets
+	// (file:// or https://), checking each sha256 against AssetsManifest.
+	AssetsRepository string `json:"assetsRepository,omitempty"`
+}
+
+// EtcdCluster is one etcd cluster as nodeup runs it.
+type EtcdCluster struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// Members maps member name to the control-plane group it runs on.
+	Members []EtcdMember `json:"members"`
+	// ClientPort and PeerPort differ per cluster so main and events share a machine.
+	ClientPort int `json:"clientPort"`
+	PeerPort   int `json:"peerPort"`
+}
+
+// EtcdMember places a member on a group.
+type EtcdMember struct {
+	Name          string `json:"name"`
+	InstanceGroup string `json:"instanceGroup"`
 }
 
 // Encode returns the config's canonical bytes and their sha256 (hex).

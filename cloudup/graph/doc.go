@@ -1,0 +1,2 @@
+// Package graph plans and applies cloud changes as a dependency graph of tasks.
+package graph

@@ -1,0 +1,113 @@
+package cloudup
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/cloudup/graph"
+	"github.com/hullproject/hull/pkg/apis/completion"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/apis/validation"
+	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/registry"
+)
+
+// UpdateOptions control one `hull update cluster`.
+type UpdateOptions struct {
+	// Yes applies the plan; otherwise it is printed and nothing changes.
+	Yes bool
+	// Prune deletes cloud resources that are no longer in the spec.
+	Prune bool
+	Out   io.Writer
+	// Graph bounds the executor; zero values take its defaults.
+	Graph graph.Options
+}
+
+// Update reconciles the cloud with a cluster's spec: complete the spec,
+// build the model, find what exists, then print the plan or apply it.
+func Update(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, o UpdateOptions) (*graph.Plan, error) {
+	if !o.Yes {
+		return update(ctx, reg, provider, name, o)
+	}
+	// Plan and apply under one lease, so the plan applied is the plan made.
+	var plan *graph.Plan
+	err := reg.WithLock(ctx, name, func(ctx context.Context) error {
+		var err error
+		plan, err = update(ctx, reg, provider, name, o)
+		return err
+	})
+	return plan, err
+}
+
+func update(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, o UpdateOptions) (*graph.Plan, error) {
+	c, igs, err := Complete(ctx, reg, name)
+	if err != nil {
+		return nil, err
+	}
+	m, err := BuildModel(c, igs, provider, reg.Store())
+	if err != nil {
+		return nil, err
+	}
+	dels, err := m.Deletions(ctx, provider, name)
+	if err != nil {
+		return nil, err
+	}
+	gopts := o.Graph
+	if gopts.IsRetryable == nil {
+		gopts.IsRetryable = cloud.IsTransient
+	}
+	plan, err := graph.BuildPlan(ctx, m.Tasks, dels, gopts)
+	if err != nil {
+		return nil, fmt.Errorf("plan cluster %s: %w", name, err)
+	}
+	if !o.Yes {
+		return plan, graph.PrintPlan(o.Out, plan, o.Prune)
+	}
+	if !plan.HasChanges(o.Prune) {
+		fmt.Fprintln(o.Out, "No changes need to be applied")
+		return plan, nil
+	}
+	progress := output.NewProgress(o.Out)
+	gopts.Progress = func(e graph.Event) {
+		switch e.Kind {
+		case graph.EventFinished:
+			if e.Phase != graph.PhaseFind {
+				progress.Step("%s: %s done", e.Key, e.Phase)
+			}
+		case graph.EventRetrying:
+			progress.Step("%s: %s retrying in %s (attempt %d/%d): %v", e.Key, e.Phase, e.Delay, e.Attempt, e.MaxAttempts, e.Err)
+		case graph.EventFailed:
+			progress.Step("%s: %s failed: %v", e.Key, e.Phase, e.Err)
+		}
+	}
+	if err := reg.PutCompleted(ctx, c, igs); err != nil {
+		return plan, err
+	}
+	if err := graph.Apply(ctx, m.Tasks, plan, o.Prune, gopts); err != nil {
+		return plan, fmt.Errorf("update cluster %s: %w", name, err)
+	}
+	progress.Step("Cluster %s: cloud changes applied", name)
+	return plan, nil
+}
+
+// Complete loads a cluster and returns its completed, validated spec.
+func Complete(ctx context.Context, reg *registry.Registry, name string) (*v1alpha1.Cluster, []*v1alpha1.InstanceGroup, error) {
+	c, _, err := reg.GetCluster(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	igs, err := reg.ListInstanceGroups(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, cigs, err := completion.Complete(c, igs, completion.Options{ConfigBase: reg.ConfigBase(name)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("complete cluster %s: %w", name, err)
+	}
+	if errs := validation.ValidateCluster(cc, cigs); len(errs) > 0 {
+		return nil, nil, fmt.Errorf("cluster %s is invalid; fix it with `hull edit cluster %s`: %w", name, name, errs.ToAggregate())
+	}
+	return cc, cigs, nil
+}

@@ -1,0 +1,85 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/cloudup/local"
+	"github.com/hullproject/hull/cloudup/local/sandbox"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+)
+
+// EnvLocalCloudDir moves the local cloud's state (and its socket) away from
+// /var/lib/hull/local-cloud, for tests and for running several side by side.
+const EnvLocalCloudDir = "HULL_LOCAL_CLOUD_DIR"
+
+// localCloudOptions says where the local cloud daemon lives.
+func localCloudOptions() local.ClientOptions {
+	o := local.ClientOptions{StateDir: local.DefaultStateDir, Socket: local.DefaultSocket}
+	if dir := os.Getenv(EnvLocalCloudDir); dir != "" {
+		o.StateDir = dir
+		o.Socket = filepath.Join(dir, "daemon.sock")
+	}
+	return o
+}
+
+// connectLocal reaches the local cloud daemon, starting it when needed.
+func connectLocal(ctx context.Context) (*local.Client, error) {
+	if err := sandbox.RequireRoot(); err != nil {
+		return nil, err
+	}
+	o := localCloudOptions()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the hull binary to start the local cloud daemon: %w", err)
+	}
+	o.DaemonCommand = []string{self, "local-cloud", "daemon", "--state-dir", o.StateDir, "--socket", o.Socket}
+	return local.Connect(ctx, o)
+}
+
+// providerFor connects to the cloud a cluster runs on.
+func providerFor(ctx context.Context, c *v1alpha1.Cluster) (cloud.Provider, func(), error) {
+	switch c.Spec.CloudProvider {
+	case v1alpha1.CloudLocal, "":
+		cl, err := connectLocal(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cl, func() { cl.Close() }, nil
+	case v1alpha1.CloudAWS:
+		return nil, nil, fmt.Errorf("cluster %s: spec.cloudProvider aws is not available in this build yet; use local", c.Metadata.Name)
+	}
+	return nil, nil, fmt.Errorf("cluster %s: unknown spec.cloudProvider %q", c.Metadata.Name, c.Spec.CloudProvider)
+}
+
+func newLocalCloudCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "local-cloud",
+		Short: "Run the local cloud daemon (hull starts it on demand)",
+	}
+	def := localCloudOptions()
+	var stateDir, socket string
+	daemon := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the local cloud daemon in the foreground",
+		Long: `Run the local cloud daemon: it owns the networks, machines, instance groups
+and load balancers of local clusters on this host. hull starts it on demand;
+run it yourself to supervise it (for example from a systemd unit). Needs root.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := sandbox.RequireRoot(); err != nil {
+				return err
+			}
+			return local.RunDaemon(cmd.Context(), local.DaemonOptions{StateDir: stateDir, Socket: socket})
+		},
+	}
+	daemon.Flags().StringVar(&stateDir, "state-dir", def.StateDir, "where the daemon keeps machines, images and its state ($"+EnvLocalCloudDir+")")
+	daemon.Flags().StringVar(&socket, "socket", def.Socket, "unix socket of the daemon's API")
+	cmd.AddCommand(daemon)
+	return cmd
+}
