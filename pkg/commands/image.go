@@ -28,7 +28,7 @@ verified; instance groups refer to the image by NAME (spec.image).`,
 		},
 	}
 	imp.Flags().StringVar(&name, "name", "", "image name")
-	cmd.AddCommand(imp)
+	cmd.AddCommand(imp, newImageBuildCommand(o))
 	return cmd
 }
 

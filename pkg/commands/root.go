@@ -98,6 +98,7 @@ directory under $XDG_DATA_HOME/hull/state). hull update makes the cloud match it
 		newDeleteCommand(o),
 		newUpdateCommand(o),
 		newImageCommand(o),
+		newAssetsCommand(o),
 		newLocalCloudCommand(),
 	)
 	// Added now rather than at Execute so docs/cli documents them too.
