@@ -9,16 +9,24 @@ TOOLS_BIN    := $(HULL_CACHE)/bin
 VERSITYGW    := $(TOOLS_BIN)/versitygw
 VERSITYGW_VERSION := v1.8.0
 # Packages with goroutines or cross-process locking run under the race detector too.
-RACE_PKGS    := ./pkg/state/... ./pkg/registry/... ./pkg/commands/... ./cloudup/...
+RACE_PKGS    := ./pkg/state/... ./pkg/registry/... ./pkg/commands/... ./cloudup/... ./nodeup/... ./pkg/rollingupdate/... ./pkg/etcd/...
 
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all build test unit race lint tools docs demo perf clean
+.PHONY: all build host-deps assets test unit race lint tools docs demo perf clean
 
 all: build
 
+# hull and nodeup side by side: `hull image build` bakes the nodeup next to it.
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/hull ./cmd/hull
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/nodeup ./cmd/nodeup
+
+## host-deps: Debian packages real nodes need on the local cloud (root).
+HOST_PACKAGES := iproute2 util-linux iptables containerd runc containernetworking-plugins
+host-deps:
+	@missing=""; for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then echo ">> installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 ## tools: the real servers the tests run against, built from the Go module proxy.
 tools: $(VERSITYGW)
@@ -33,14 +41,21 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Tests that start local-cloud machines need root; make test insists on it
-# rather than skipping them quietly.
-TEST_ENV     := HULL_REQUIRE_S3=1 HULL_REQUIRE_ROOT=1
+# Tests that start local-cloud machines need root, and those that run real
+# Kubernetes need the assets repository; make test insists on both rather
+# than skipping those tests quietly.
+TEST_ENV     := HULL_REQUIRE_S3=1 HULL_REQUIRE_ROOT=1 HULL_REQUIRE_ASSETS=1
+KUBERNETES_VERSION ?= 1.37.2
 
-unit: tools
-	$(TEST_ENV) $(GO) test -count=1 -timeout 30m ./...
+## assets: the Kubernetes, etcd and container images the real-cluster tests run
+## (built from the Go module proxy and Debian packages; cached).
+assets: host-deps build
+	./bin/hull assets build --kubernetes-version $(KUBERNETES_VERSION)
 
-race: tools
+unit: tools assets
+	$(TEST_ENV) $(GO) test -count=1 -timeout 40m ./...
+
+race: tools assets
 	$(TEST_ENV) $(GO) test -count=1 -race -timeout 30m $(RACE_PKGS)
 
 ## perf: measure the figures in docs/performance.md (root).
@@ -54,8 +69,8 @@ test: lint unit race
 docs:
 	$(GO) test ./pkg/commands -run TestCLIDocsAreCurrent -update
 
-## demo: build hull and write a 1 control-plane + 2 node local cluster spec.
-demo: build
+## demo: a real 1 control-plane + 2 node local cluster (root).
+demo: host-deps build
 	./tests/demo.sh
 
 clean:

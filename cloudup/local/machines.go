@@ -141,7 +141,7 @@ func (d *daemon) startMachine(req launchRequest) (*sandbox.Machine, error) {
 		Mounts:       mounts,
 		CgroupParent: cgroupParent(req.inst.Cluster),
 		Command:      cmd,
-		Env:          []string{"HULL_USER_DATA=" + userDataPath, "HULL_INSTANCE_ID=" + id, "HULL_CLOUD=local"},
+		Env:          append(machineBaseEnv(), "HULL_USER_DATA="+userDataPath, "HULL_INSTANCE_ID="+id, "HULL_CLOUD=local"),
 		LogPath:      filepath.Join(d.machineDir(id), "boot.log"),
 	}
 	m, err := sandbox.Start(d.opsCtx, spec)
@@ -288,4 +288,10 @@ func removeUnmounted(dir string) error {
 		return fmt.Errorf("remove %s: %w", dir, err)
 	}
 	return nil
+}
+
+// machineBaseEnv is what a cloud VM's boot program starts with: a standard
+// PATH (nodeup runs ip, iptables and ctr) and a HOME, nothing from the daemon.
+func machineBaseEnv() []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
 }

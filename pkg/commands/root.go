@@ -99,6 +99,11 @@ directory under $XDG_DATA_HOME/hull/state). hull update makes the cloud match it
 		newUpdateCommand(o),
 		newImageCommand(o),
 		newAssetsCommand(o),
+		newValidateCommand(o),
+		newExportCommand(o),
+		newUpgradeCommand(o),
+		newRollingUpdateCommand(o),
+		newBackupCommand(o),
 		newLocalCloudCommand(),
 	)
 	// Added now rather than at Execute so docs/cli documents them too.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/pkg/assets"
@@ -36,8 +37,11 @@ type Options struct {
 	Dir string
 }
 
-// DefaultName is the image name completion gives instance groups.
-func DefaultName(kubernetesVersion string) string { return "hull-kubernetes-" + kubernetesVersion }
+// DefaultName is the image name completion gives instance groups: the
+// version without its "v", as users write it in the spec.
+func DefaultName(kubernetesVersion string) string {
+	return "hull-kubernetes-" + strings.TrimPrefix(kubernetesVersion, "v")
+}
 
 // Bake writes the image directory and its manifest, and returns the manifest.
 // Assets are hard-linked from the repository when it is on the same

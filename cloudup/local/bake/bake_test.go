@@ -116,3 +116,12 @@ func TestBakeRefusesDamagedRepository(t *testing.T) {
 		t.Error("a damaged repository still produced an image")
 	}
 }
+
+// The default name must be the one completion gives instance groups.
+func TestDefaultNameMatchesCompletion(t *testing.T) {
+	for _, v := range []string{"1.37.2", "v1.37.2"} {
+		if got := DefaultName(v); got != "hull-kubernetes-1.37.2" {
+			t.Errorf("DefaultName(%q) = %q", v, got)
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package tasks
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hullproject/hull/pkg/pki"
+)
+
+// RenewBefore is how long before expiry a certificate is reissued.
+const RenewBefore = 30 * 24 * time.Hour
+
+// Cert issues a leaf certificate from a CA keyset into a certificate file
+// and a key file (0600). An existing pair is kept while it chains to the
+// CA, has the requested identity, names and usages, matches its key and
+// is not about to expire: so a second run changes nothing, and a changed
+// SAN list or a rotated CA reissues.
+type Cert struct {
+	TaskName  string
+	TaskPhase string
+	Root      string
+	CertPath  string
+	KeyPath   string
+	CA        *pki.Keyset
+	Request   pki.LeafRequest
+	Now       func() time.Time
+}
+
+func (c *Cert) Name() string  { return c.TaskName }
+func (c *Cert) Phase() string { return c.TaskPhase }
+
+func (c *Cert) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Details describes the certificate for a plan.
+func (c *Cert) details() []string {
+	r := c.Request
+	d := []string{fmt.Sprintf("%s + %s (key 0600), issuer %s", c.CertPath, c.KeyPath, c.CA.Name)}
+	id := "CN=" + r.CommonName
+	if len(r.Organization) > 0 {
+		id += " O=" + strings.Join(r.Organization, ",")
+	}
+	d = append(d, id+" usage "+r.Usage.String())
+	if sans := sanStrings(r.DNSNames, r.IPAddresses); len(sans) > 0 {
+		d = append(d, "SANs "+strings.Join(sans, ","))
+	}
+	return d
+}
+
+func (c *Cert) Check(ctx context.Context) (Change, error) {
+	d := c.details()
+	reason, err := c.problem()
+	if errors.Is(err, fs.ErrNotExist) {
+		return Change{Action: Create, Details: d}, nil
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	if reason != "" {
+		return Change{Action: Update, Reason: reason, Details: d}, nil
+	}
+	return Change{Action: Unchanged, Details: d}, nil
+}
+
+// problem says what is wrong with the existing pair, "" if nothing.
+func (c *Cert) problem() (string, error) {
+	certPEM, err := os.ReadFile(filepath.Join(c.Root, c.CertPath))
+	if err != nil {
+		return "", err
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(c.Root, c.KeyPath))
+	if err != nil {
+		return "", err
+	}
+	cert, err := ParseCertPEM(certPEM)
+	if err != nil {
+		return "unreadable certificate: " + err.Error(), nil
+	}
+	key, err := ParseKeyPEM(keyPEM)
+	if err != nil {
+		return "unreadable key: " + err.Error(), nil
+	}
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
+		return "key does not match the certificate", nil
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: c.CA.CertPool(), CurrentTime: c.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return "does not chain to " + c.CA.Name, nil
+	}
+	r := c.Request
+	if cert.Subject.CommonName != r.CommonName || !sameSet(cert.Subject.Organization, r.Organization) {
+		return "identity differs: have " + cert.Subject.String(), nil
+	}
+	if !sameSet(sanStrings(cert.DNSNames, cert.IPAddresses), sanStrings(r.DNSNames, r.IPAddresses)) {
+		return "SANs differ", nil
+	}
+	if !slices.Equal(cert.ExtKeyUsage, usages(r.Usage)) {
+		return "usages differ", nil
+	}
+	if left := cert.NotAfter.Sub(c.now()); left < RenewBefore {
+		return fmt.Sprintf("expires in %s", left.Round(time.Hour)), nil
+	}
+	return "", nil
+}
+
+func (c *Cert) Apply(context.Context) error {
+	leaf, err := pki.IssueLeaf(c.CA, c.Request, c.now())
+	if err != nil {
+		return err
+	}
+	key, err := leaf.KeyPEM()
+	if err != nil {
+		return err
+	}
+	// Key first: a crash between the two leaves a mismatched pair that the
+	// next run detects and reissues, never a new cert beside an old key
+	// that goes unnoticed.
+	if err := WriteFileAtomic(filepath.Join(c.Root, c.KeyPath), key, 0o600); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(c.Root, c.CertPath), leaf.CertificatePEM(), 0o644)
+}
+
+func usages(u pki.Usage) []x509.ExtKeyUsage {
+	var out []x509.ExtKeyUsage
+	if u&pki.ServerAuth != 0 {
+		out = append(out, x509.ExtKeyUsageServerAuth)
+	}
+	if u&pki.ClientAuth != 0 {
+		out = append(out, x509.ExtKeyUsageClientAuth)
+	}
+	return out
+}
+
+func sanStrings(dns []string, ips []net.IP) []string {
+	out := slices.Clone(dns)
+	for _, ip := range ips {
+		out = append(out, ip.String())
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
+
+// ParseCertPEM parses the first CERTIFICATE block.
+func ParseCertPEM(data []byte) (*x509.Certificate, error) {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, errors.New("no CERTIFICATE PEM block")
+		}
+		if b.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(b.Bytes)
+		}
+	}
+}
+
+// ParseKeyPEM parses a PKCS #8, PKCS #1 or SEC 1 private key.
+func ParseKeyPEM(data []byte) (crypto.Signer, error) {
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, errors.New("no PEM block")
+	}
+	var k any
+	var err error
+	switch b.Type {
+	case "RSA PRIVATE KEY":
+		k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+	case "EC PRIVATE KEY":
+		k, err = x509.ParseECPrivateKey(b.Bytes)
+	default:
+		k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a signing key", k)
+	}
+	return s, nil
+}
+
+// BundlePEM is the trust bundle of one or more keysets: the certificates
+// of their primary and next items, in order.
+func BundlePEM(keysets ...*pki.Keyset) []byte {
+	var out []byte
+	for _, ks := range keysets {
+		for _, it := range []*pki.Item{ks.Primary, ks.Next} {
+			if it != nil && it.Certificate != nil {
+				out = append(out, it.CertificatePEM()...)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package commands
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/hullproject/hull/cloudup"
+	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/kube/kubeconfig"
+	"github.com/hullproject/hull/pkg/pki"
+)
+
+func newExportCommand(o *rootOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Export a cluster's client configuration",
+	}
+	cmd.AddCommand(newExportKubeconfigCommand(o))
+	return cmd
+}
+
+func newExportKubeconfigCommand(o *rootOptions) *cobra.Command {
+	var admin time.Duration
+	var path string
+	cmd := &cobra.Command{
+		Use:   "kubeconfig NAME --admin[=DURATION]",
+		Short: "Write a kubeconfig with admin credentials for a cluster",
+		Long: `Issue an admin client certificate (user hull-admin in group system:masters)
+from the cluster's Kubernetes CA and merge a cluster, user and context, each
+named after the cluster, into a kubeconfig file; the context becomes the
+current one. Entries of other clusters are kept.
+
+The certificate is valid for --admin's duration, 18h when none is given:
+anyone holding the file can do anything to the cluster until it expires.
+The API address is the one this host reaches the API load balancer at.`,
+		Example: `  hull export kubeconfig demo.example.com --admin
+  hull export kubeconfig demo.example.com --admin=2h --kubeconfig ./demo.kubeconfig`,
+		Args: cobra.RangeArgs(0, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			adminGiven := cmd.Flags().Changed("admin")
+			args, err := durationArgument(args, adminGiven, &admin)
+			if err != nil {
+				return err
+			}
+			if !adminGiven {
+				return usagef("pass --admin (or --admin=DURATION): admin credentials are the only kind hull exports for now")
+			}
+			if admin <= 0 {
+				return usagef("--admin: the credentials' validity must be positive, got %s", admin)
+			}
+			name, err := clusterName(args, "")
+			if err != nil {
+				return err
+			}
+			if path == "" {
+				path = kubeconfig.DefaultPath()
+			}
+			return o.exportKubeconfig(cmd.Context(), name, admin, path)
+		},
+	}
+	cmd.Flags().DurationVar(&admin, "admin", kubeconfig.DefaultAdminTTL, "export admin credentials, valid for this long")
+	cmd.Flags().Lookup("admin").NoOptDefVal = kubeconfig.DefaultAdminTTL.String()
+	cmd.Flags().StringVar(&path, "kubeconfig", "", "kubeconfig file to merge into (default $KUBECONFIG, else ~/.kube/config)")
+	return cmd
+}
+
+// durationArgument accepts `--admin 2h`: the flag takes its value only
+// with an equals sign, so the duration arrives as the last argument.
+func durationArgument(args []string, adminGiven bool, admin *time.Duration) ([]string, error) {
+	if len(args) == 0 {
+		return args, nil
+	}
+	last := args[len(args)-1]
+	d, err := time.ParseDuration(last)
+	switch {
+	case adminGiven && err == nil:
+		*admin = d
+		return args[:len(args)-1], nil
+	case len(args) > 1:
+		return nil, usagef("unexpected argument %q: give one cluster name, and the validity as --admin=DURATION", last)
+	}
+	return args, nil
+}
+
+func (o *rootOptions) exportKubeconfig(ctx context.Context, name string, ttl time.Duration, path string) error {
+	api, err := o.openClusterAPI(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer api.close()
+	cfg, err := kubeconfig.Admin(ctx, api.ca, name, api.server, ttl)
+	if err != nil {
+		return err
+	}
+	if err := kubeconfig.Write(path, cfg, true); err != nil {
+		return err
+	}
+	expires := "in " + ttl.String()
+	if notAfter, err := clientCertExpiry(cfg, name); err == nil {
+		expires = notAfter.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(o.out, "Wrote admin credentials for cluster %s to %s (they expire %s).\n", name, path, expires)
+	fmt.Fprintf(o.out, "The current context is now %s; try: kubectl get nodes\n", name)
+	return nil
+}
+
+// clientCertExpiry is when the user's certificate expires; it can be
+// sooner than asked, when the CA expires first.
+func clientCertExpiry(cfg *clientcmdapi.Config, user string) (time.Time, error) {
+	a := cfg.AuthInfos[user]
+	if a == nil {
+		return time.Time{}, fmt.Errorf("no user %s", user)
+	}
+	block, _ := pem.Decode(a.ClientCertificateData)
+	if block == nil {
+		return time.Time{}, fmt.Errorf("user %s has no certificate", user)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return c.NotAfter, nil
+}
+
+// clusterAPI is what a command needs to reach a cluster's Kubernetes API.
+type clusterAPI struct {
+	provider cloud.Provider
+	close    func()
+	// server is the API load balancer as this host reaches it (host:port).
+	server string
+	// ca is the Kubernetes CA, with its key, to issue client certificates.
+	ca *pki.Keyset
+}
+
+// openClusterAPI finds the cluster's API load balancer and CA. The caller
+// must call close.
+func (o *rootOptions) openClusterAPI(ctx context.Context, name string) (*clusterAPI, error) {
+	reg, err := o.openRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := cloudup.Complete(ctx, reg, name)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := reg.GetPrivateKeyset(ctx, name, pki.KubernetesCA)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: read the Kubernetes CA: %w", name, err)
+	}
+	provider, closeProvider, err := providerFor(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	lb, err := provider.FindLoadBalancer(ctx, name, cloudup.APILoadBalancerName)
+	if err != nil {
+		closeProvider()
+		return nil, fmt.Errorf("cluster %s: find the API load balancer: %w", name, err)
+	}
+	if lb == nil || lb.HostAddress == "" {
+		closeProvider()
+		return nil, fmt.Errorf("cluster %s has no API load balancer yet; create it with `hull update cluster %s --yes`", name, name)
+	}
+	return &clusterAPI{provider: provider, close: closeProvider, server: lb.HostAddress, ca: ca}, nil
+}

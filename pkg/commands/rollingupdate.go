@@ -1,0 +1,158 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hullproject/hull/pkg/kube/kubeconfig"
+	"github.com/hullproject/hull/pkg/rollingupdate"
+)
+
+const (
+	// rollingUpdateRequestTimeout bounds each Kubernetes API request.
+	rollingUpdateRequestTimeout = 30 * time.Second
+	// rollingUpdateCredentialTTL is how long the in-memory admin
+	// certificate of a rolling update lives.
+	rollingUpdateCredentialTTL = 24 * time.Hour
+)
+
+func newRollingUpdateCommand(o *rootOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rolling-update",
+		Short: "Replace machines whose configuration is out of date",
+	}
+	opts := rollingupdate.DefaultOptions()
+	opts.PostDrainDelay = 5 * time.Second
+	var yes bool
+	cluster := &cobra.Command{
+		Use:   "cluster NAME",
+		Short: "Replace a cluster's out-of-date machines, one instance group at a time",
+		Long: `Replace the machines that need it: those launched from an older launch
+configuration (after 'hull update cluster --yes' changed it), those whose node
+carries the annotation hull.dev/needs-update, or all of them with --force.
+
+Bastions go first, then the control plane one machine at a time, then the node
+groups one group at a time. Each machine is cordoned, drained (PodDisruption-
+Budgets respected, DaemonSet pods left, emptyDir data deleted), terminated,
+and its replacement awaited until the cluster validates. Groups with maxSurge
+detach machines so their replacements start first; with maxUnavailable > 1,
+machines are drained in parallel, never evicting more pods of a budget at once
+than it allows.
+
+Progress is checkpointed in the state store: an interrupted run, re-run,
+continues with the same machines. Without --yes, only prints what needs
+replacing.`,
+		Example: `  hull rolling-update cluster demo.example.com
+  hull rolling-update cluster demo.example.com --yes
+  hull rolling-update cluster demo.example.com --instance-group nodes --node-interval 3m --post-drain-delay 3m --yes`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := clusterName(args, "")
+			if err != nil {
+				return err
+			}
+			if err := checkRollingUpdateOptions(opts); err != nil {
+				return err
+			}
+			return o.rollingUpdate(cmd.Context(), name, yes, opts)
+		},
+	}
+	f := cluster.Flags()
+	f.BoolVarP(&yes, "yes", "y", false, "replace the machines (without it, only print what needs replacing)")
+	f.StringSliceVar(&opts.Groups, "instance-group", nil, "only these instance groups (repeatable)")
+	f.StringSliceVar(&opts.Roles, "instance-group-roles", nil, "only groups of these roles: Bastion, ControlPlane, Node (repeatable)")
+	f.BoolVar(&opts.Force, "force", false, "replace every machine of the selected groups, up to date or not")
+	f.BoolVar(&opts.CloudOnly, "cloudonly", false, "do not use the Kubernetes API: no drain, no validation; terminate and wait for replacements to run")
+	f.BoolVar(&opts.FailOnDrainError, "fail-on-drain-error", opts.FailOnDrainError, "stop when a drain fails; false terminates the machine anyway")
+	f.BoolVar(&opts.FailOnValidateError, "fail-on-validate-error", opts.FailOnValidateError, "stop when the cluster does not validate; false warns and continues")
+	f.DurationVar(&opts.DrainTimeout, "drain-timeout", opts.DrainTimeout, "longest a node's drain may take")
+	f.DurationVar(&opts.PostDrainDelay, "post-drain-delay", opts.PostDrainDelay, "wait after draining a node before terminating its machine")
+	f.DurationVar(&opts.NodeInterval, "node-interval", opts.NodeInterval, "wait between node machines")
+	f.DurationVar(&opts.ControlPlaneInterval, "control-plane-interval", opts.ControlPlaneInterval, "wait between control-plane machines")
+	f.DurationVar(&opts.BastionInterval, "bastion-interval", opts.BastionInterval, "wait between bastion machines")
+	f.DurationVar(&opts.ValidationTimeout, "validation-timeout", opts.ValidationTimeout, "longest wait for a replacement to join and the cluster to validate")
+	f.IntVar(&opts.ValidateCount, "validate-count", opts.ValidateCount, "validations in a row that must pass after each replacement")
+	cmd.AddCommand(cluster)
+	return cmd
+}
+
+func checkRollingUpdateOptions(o rollingupdate.Options) error {
+	for name, d := range map[string]time.Duration{
+		"--drain-timeout": o.DrainTimeout, "--post-drain-delay": o.PostDrainDelay, "--node-interval": o.NodeInterval,
+		"--control-plane-interval": o.ControlPlaneInterval, "--bastion-interval": o.BastionInterval, "--validation-timeout": o.ValidationTimeout,
+	} {
+		if d < 0 {
+			return usagef("%s must not be negative, got %s", name, d)
+		}
+	}
+	if o.ValidateCount < 1 {
+		return usagef("--validate-count must be at least 1, got %d", o.ValidateCount)
+	}
+	return nil
+}
+
+func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, opts rollingupdate.Options) error {
+	reg, err := o.openRegistry(ctx)
+	if err != nil {
+		return err
+	}
+	c, _, err := reg.GetCluster(ctx, name)
+	if err != nil {
+		return err
+	}
+	igs, err := reg.ListInstanceGroups(ctx, name)
+	if err != nil {
+		return err
+	}
+	t := rollingupdate.Target{Spec: c, InstanceGroups: igs, Store: reg.Store(), CanSurge: true}
+	if opts.CloudOnly {
+		provider, closeProvider, err := providerFor(ctx, c)
+		if err != nil {
+			return err
+		}
+		defer closeProvider()
+		t.Cloud = provider
+	} else {
+		api, err := o.openClusterAPI(ctx, name)
+		if err != nil {
+			return err
+		}
+		defer api.close()
+		cfg, err := kubeconfig.Admin(ctx, api.ca, name, api.server, rollingUpdateCredentialTTL)
+		if err != nil {
+			return err
+		}
+		rc, err := kubeconfig.RESTConfig(cfg)
+		if err != nil {
+			return err
+		}
+		rc.Timeout = rollingUpdateRequestTimeout
+		if t.Kube, err = kubernetes.NewForConfig(rc); err != nil {
+			return fmt.Errorf("cluster %s: Kubernetes client: %w", name, err)
+		}
+		t.Cloud = api.provider
+	}
+
+	plan, err := rollingupdate.LoadPlan(ctx, t, opts)
+	var unknown *rollingupdate.UnknownGroupError
+	if errors.As(err, &unknown) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	if !yes {
+		return rollingupdate.PrintPlan(o.out, plan)
+	}
+	if err := rollingupdate.PrintTable(o.out, plan); err != nil {
+		return err
+	}
+	opts.Out = o.out
+	_, err = rollingupdate.Run(ctx, t, opts)
+	return err
+}

@@ -1,0 +1,135 @@
+package control
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/hullproject/hull/pkg/etcd/backup"
+	"github.com/hullproject/hull/pkg/state"
+)
+
+// Dir is the control directory of an etcd cluster:
+// <cluster>/backups/etcd/<etcdCluster>/control.
+func Dir(cluster, etcdCluster string) string {
+	return path.Join(backup.Prefix(cluster, etcdCluster), "control")
+}
+
+// RestoreKey is where a pending or running restore command lives.
+func RestoreKey(cluster, etcdCluster, id string) string {
+	return path.Join(Dir(cluster, etcdCluster), "restore-"+id+".json")
+}
+
+// RestoreHistoryKey is where a finished restore command is kept.
+func RestoreHistoryKey(cluster, etcdCluster, id string) string {
+	return path.Join(Dir(cluster, etcdCluster), "history", "restore-"+id+".json")
+}
+
+// BackupRequestKey is where a request for a backup now lives.
+func BackupRequestKey(cluster, etcdCluster, id string) string {
+	return path.Join(Dir(cluster, etcdCluster), "backup-"+id+".json")
+}
+
+// NewID names a command: its UTC time and a random suffix.
+func NewID(now time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// ErrNoChange, returned by an Update function, leaves the object alone.
+var ErrNoChange = errors.New("no change")
+
+// maxUpdateAttempts bounds how often Update re-reads after a conflict.
+const maxUpdateAttempts = 20
+
+// Get reads a JSON command object and its generation.
+func Get[T any](ctx context.Context, store *state.Store, key string) (*T, state.Generation, error) {
+	data, gen, err := store.Get(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	v := new(T)
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, "", fmt.Errorf("decode %s: %w", key, err)
+	}
+	return v, gen, nil
+}
+
+// Create writes a new command object; it fails if the key exists.
+func Create(ctx context.Context, store *state.Store, key string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if _, err := store.Put(ctx, key, data, state.MustNotExist()); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Update is a conditional read-modify-write of a command object that
+// several managers write at once: fn changes the decoded object, and the
+// write names the generation read, retrying on conflict. It returns the
+// object as written (or as read, when fn returns ErrNoChange).
+func Update[T any](ctx context.Context, store *state.Store, key string, fn func(*T) error) (*T, error) {
+	var lastErr error
+	for range maxUpdateAttempts {
+		v, gen, err := Get[T](ctx, store, key)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(v); errors.Is(err, ErrNoChange) {
+			return v, nil
+		} else if err != nil {
+			return nil, err
+		}
+		data, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", key, err)
+		}
+		if _, err := store.Put(ctx, key, data, state.MatchGeneration(gen)); err != nil {
+			if errors.Is(err, state.ErrConflict) {
+				lastErr = err
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+				continue
+			}
+			return nil, err
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("update %s: gave up after %d conflicts: %w", key, maxUpdateAttempts, lastErr)
+}
+
+// listIDs returns the ids of the top-level control objects named
+// <kind>-<id>.json, oldest first (ids start with their time).
+func listIDs(ctx context.Context, store *state.Store, cluster, etcdCluster, kind string) ([]string, error) {
+	dir := Dir(cluster, etcdCluster) + "/"
+	objs, err := store.List(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s commands of etcd %s: %w", kind, etcdCluster, err)
+	}
+	var ids []string
+	for _, o := range objs {
+		rest := strings.TrimPrefix(o.Key, dir)
+		if strings.Contains(rest, "/") {
+			continue
+		}
+		if id, ok := strings.CutPrefix(rest, kind+"-"); ok {
+			if id, ok = strings.CutSuffix(id, ".json"); ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, nil
+}

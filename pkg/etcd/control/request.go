@@ -1,0 +1,52 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hullproject/hull/pkg/state"
+)
+
+// RequestPhase is where a backup request stands.
+type RequestPhase string
+
+// Backup request phases; the leader moves Pending to Succeeded or Failed.
+const (
+	RequestPending   RequestPhase = "Pending"
+	RequestSucceeded RequestPhase = "Succeeded"
+	RequestFailed    RequestPhase = "Failed"
+)
+
+// BackupRequest asks the backup leader for a backup now. The requester
+// removes it once it has read the outcome.
+type BackupRequest struct {
+	ID          string       `json:"id"`
+	RequestedBy string       `json:"requestedBy,omitempty"`
+	Created     time.Time    `json:"created"`
+	Phase       RequestPhase `json:"phase"`
+	// Backup names the backup taken for the request.
+	Backup   string    `json:"backup,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// ListBackupRequests returns the backup requests, oldest first.
+func ListBackupRequests(ctx context.Context, store *state.Store, cluster, etcdCluster string) ([]*BackupRequest, error) {
+	ids, err := listIDs(ctx, store, cluster, etcdCluster, "backup")
+	if err != nil {
+		return nil, err
+	}
+	var out []*BackupRequest
+	for _, id := range ids {
+		r, _, err := Get[BackupRequest](ctx, store, BackupRequestKey(cluster, etcdCluster, id))
+		if errors.Is(err, state.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

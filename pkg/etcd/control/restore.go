@@ -1,0 +1,168 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hullproject/hull/pkg/state"
+)
+
+// Phase is where a restore command stands. The coordinator (the backup
+// leader that claimed the command) moves it forward; every member acts on
+// the phase and reports its own state in the command.
+type Phase string
+
+// The restore protocol, in order. Failed and Succeeded are final.
+const (
+	// Pending: written by `hull backup restore`; the backup leader claims it
+	// and verifies the snapshot's sha256. A mismatch fails the command
+	// before anything is stopped.
+	Pending Phase = "Pending"
+	// Stopping: every member stops its etcd and reports Stopped.
+	Stopping Phase = "Stopping"
+	// Restoring: the coordinator moves its data dir aside, restores the
+	// snapshot as a one-member cluster with a fresh token (fresh cluster id)
+	// and starts it.
+	Restoring Phase = "Restoring"
+	// Joining: the coordinator adds the other members one at a time; each
+	// moves its old data aside and starts empty, joining the new cluster.
+	Joining Phase = "Joining"
+	// BackingUp: the coordinator takes a fresh backup of the restored cluster.
+	BackingUp Phase = "BackingUp"
+	// RollingBack: something failed after etcd was stopped; every member
+	// puts its old data dir back and restarts etcd on it.
+	RollingBack Phase = "RollingBack"
+	Succeeded   Phase = "Succeeded"
+	Failed      Phase = "Failed"
+)
+
+// Final reports whether the phase ends the command.
+func (p Phase) Final() bool { return p == Succeeded || p == Failed }
+
+// MemberState is what one member reports during a restore.
+type MemberState string
+
+// Member states.
+const (
+	MemberRunning    MemberState = ""           // not touched yet
+	MemberStopped    MemberState = "Stopped"    // etcd stopped, old data intact
+	MemberRestored   MemberState = "Restored"   // (coordinator) runs the restored data
+	MemberJoining    MemberState = "Joining"    // asked to join the restored cluster
+	MemberJoined     MemberState = "Joined"     // runs as a member of the restored cluster
+	MemberRolledBack MemberState = "RolledBack" // runs its old data again
+	MemberFailed     MemberState = "Failed"
+)
+
+// Member is one etcd member taking part in a restore.
+type Member struct {
+	Name      string      `json:"name"`
+	PeerURL   string      `json:"peerURL"`
+	ClientURL string      `json:"clientURL"`
+	State     MemberState `json:"state,omitempty"`
+	// InitialCluster is set by the coordinator when it asks the member to join.
+	InitialCluster string `json:"initialCluster,omitempty"`
+	Message        string `json:"message,omitempty"`
+}
+
+// Step is one line of a restore's progress, for the CLI to print.
+type Step struct {
+	Time    time.Time `json:"time"`
+	Phase   Phase     `json:"phase"`
+	Message string    `json:"message"`
+}
+
+// Restore is a restore command and its progress.
+type Restore struct {
+	ID          string    `json:"id"`
+	Cluster     string    `json:"cluster"`
+	EtcdCluster string    `json:"etcdCluster"`
+	Backup      string    `json:"backup"`
+	RequestedBy string    `json:"requestedBy,omitempty"`
+	Created     time.Time `json:"created"`
+
+	Phase        Phase     `json:"phase"`
+	PhaseStarted time.Time `json:"phaseStarted"`
+	// Coordinator is the member whose manager drives the command.
+	Coordinator string `json:"coordinator,omitempty"`
+	// ClusterToken is the fresh --initial-cluster-token of the restored cluster.
+	ClusterToken string   `json:"clusterToken,omitempty"`
+	Members      []Member `json:"members,omitempty"`
+	Steps        []Step   `json:"steps,omitempty"`
+	// Error says why the command failed.
+	Error string `json:"error,omitempty"`
+	// FreshBackup names the backup taken right after the restore.
+	FreshBackup string `json:"freshBackup,omitempty"`
+}
+
+// Member returns the named member of the command, or nil.
+func (r *Restore) Member(name string) *Member {
+	for i := range r.Members {
+		if r.Members[i].Name == name {
+			return &r.Members[i]
+		}
+	}
+	return nil
+}
+
+// SetPhase moves the command to p and records a step.
+func (r *Restore) SetPhase(p Phase, now time.Time, format string, args ...any) {
+	r.Phase, r.PhaseStarted = p, now.UTC()
+	r.Log(now, format, args...)
+}
+
+// Log records a progress step in the current phase.
+func (r *Restore) Log(now time.Time, format string, args ...any) {
+	r.Steps = append(r.Steps, Step{Time: now.UTC(), Phase: r.Phase, Message: fmt.Sprintf(format, args...)})
+}
+
+// ListRestores returns the restore commands waiting or running, oldest first.
+func ListRestores(ctx context.Context, store *state.Store, cluster, etcdCluster string) ([]*Restore, error) {
+	ids, err := listIDs(ctx, store, cluster, etcdCluster, "restore")
+	if err != nil {
+		return nil, err
+	}
+	var out []*Restore
+	for _, id := range ids {
+		r, _, err := Get[Restore](ctx, store, RestoreKey(cluster, etcdCluster, id))
+		if errors.Is(err, state.ErrNotFound) {
+			continue // finished since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// GetRestore reads a restore command wherever it is: running, or finished
+// and moved to the history.
+func GetRestore(ctx context.Context, store *state.Store, cluster, etcdCluster, id string) (*Restore, error) {
+	r, _, err := Get[Restore](ctx, store, RestoreKey(cluster, etcdCluster, id))
+	if errors.Is(err, state.ErrNotFound) {
+		r, _, err = Get[Restore](ctx, store, RestoreHistoryKey(cluster, etcdCluster, id))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read restore command %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// ArchiveRestore moves a finished command to the history: the history copy
+// is written first, then the command removed, so the CLI always finds it.
+func ArchiveRestore(ctx context.Context, store *state.Store, r *Restore) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode restore command %s: %w", r.ID, err)
+	}
+	if _, err := store.Put(ctx, RestoreHistoryKey(r.Cluster, r.EtcdCluster, r.ID), data, state.Unconditional()); err != nil {
+		return fmt.Errorf("archive restore command %s: %w", r.ID, err)
+	}
+	if err := store.Delete(ctx, RestoreKey(r.Cluster, r.EtcdCluster, r.ID), state.Unconditional()); err != nil && !errors.Is(err, state.ErrNotFound) {
+		return fmt.Errorf("remove restore command %s: %w", r.ID, err)
+	}
+	return nil
+}

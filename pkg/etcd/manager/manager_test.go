@@ -1,0 +1,373 @@
+package manager_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/hullproject/hull/pkg/etcd/backup"
+	"github.com/hullproject/hull/pkg/etcd/control"
+	"github.com/hullproject/hull/pkg/etcd/etcdtest"
+	"github.com/hullproject/hull/pkg/etcd/manager"
+	"github.com/hullproject/hull/pkg/state"
+	"github.com/hullproject/hull/pkg/state/statetest"
+)
+
+// supervisor runs a real embedded etcd member and records every call.
+type supervisor struct {
+	member  *etcdtest.Member
+	cluster *etcdtest.Cluster
+
+	mu     sync.Mutex
+	starts []manager.StartOptions
+	stops  int
+}
+
+func (s *supervisor) Start(ctx context.Context, opts manager.StartOptions) error {
+	s.mu.Lock()
+	s.starts = append(s.starts, opts)
+	s.mu.Unlock()
+	o := etcdtest.StartOptions{InitialCluster: opts.InitialCluster, ClusterState: opts.ClusterState, Token: opts.ClusterToken}
+	if opts == (manager.StartOptions{}) {
+		o = etcdtest.StartOptions{InitialCluster: s.cluster.InitialCluster(), Token: s.cluster.Token}
+	}
+	return s.member.Start(o)
+}
+
+func (s *supervisor) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stops++
+	s.mu.Unlock()
+	s.member.Stop()
+	return nil
+}
+
+func (s *supervisor) calls() (starts, stops int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.starts), s.stops
+}
+
+// fixture is a real etcd cluster with a manager beside each member.
+type fixture struct {
+	t        *testing.T
+	cluster  *etcdtest.Cluster
+	store    *state.Store
+	managers []*manager.Manager
+	sups     []*supervisor
+	cancels  []context.CancelFunc
+	done     []chan struct{}
+}
+
+func newFixture(t *testing.T, members int, interval time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{t: t, cluster: etcdtest.StartCluster(t, members)}
+	var err error
+	if f.store, err = state.Open(context.Background(), statetest.FileURL(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.store.Close() })
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	for _, m := range f.cluster.Members {
+		sup := &supervisor{member: m, cluster: f.cluster}
+		mgr, err := manager.New(manager.Config{
+			Cluster: "demo", EtcdCluster: "main", Member: m.Name,
+			Store:        f.store,
+			Client:       etcdtest.Client(t, m.ClientURL),
+			Interval:     interval,
+			PollInterval: 100 * time.Millisecond,
+			StepTimeout:  30 * time.Second,
+			SessionTTL:   2 * time.Second,
+			Node:         &manager.Node{Supervisor: sup, DataDir: m.DataDir, ClientURL: m.ClientURL, TempDir: t.TempDir()},
+			Log:          log.With("test", t.Name()),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.managers = append(f.managers, mgr)
+		f.sups = append(f.sups, sup)
+		f.start(mgr)
+	}
+	t.Cleanup(func() {
+		for i := range f.managers {
+			f.stop(i)
+		}
+	})
+	return f
+}
+
+func (f *fixture) start(mgr *manager.Manager) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	f.cancels = append(f.cancels, cancel)
+	f.done = append(f.done, done)
+	go func() { defer close(done); mgr.Run(ctx) }()
+}
+
+func (f *fixture) stop(i int) {
+	f.cancels[i]()
+	<-f.done[i]
+}
+
+func (f *fixture) leaders() []int {
+	var out []int
+	for i, m := range f.managers {
+		if m.IsLeader() {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (f *fixture) waitFor(what string, timeout time.Duration, cond func() bool) {
+	f.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (f *fixture) backups() []backup.Info {
+	f.t.Helper()
+	list, err := backup.List(context.Background(), f.store, "demo", "main")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return list
+}
+
+func (f *fixture) client() *clientv3.Client {
+	return etcdtest.Client(f.t, f.cluster.Endpoints()...)
+}
+
+// Three managers on a real three-member cluster: exactly one leads and
+// backs up; when its etcd session dies, another member takes the backups.
+func TestLeaderElectionAndFailover(t *testing.T) {
+	f := newFixture(t, 3, time.Second)
+	f.waitFor("a leader", 30*time.Second, func() bool { return len(f.leaders()) == 1 })
+	for range 10 {
+		if l := f.leaders(); len(l) != 1 {
+			t.Fatalf("leaders %v, want exactly one", l)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	first := f.leaders()[0]
+	firstName := f.cluster.Members[first].Name
+	f.waitFor("two backups by the leader", 30*time.Second, func() bool { return len(f.backups()) >= 2 })
+	for _, b := range f.backups() {
+		if b.Meta.Member != firstName {
+			t.Errorf("backup %s taken through %s, want the leader %s", b.Name, b.Meta.Member, firstName)
+		}
+	}
+
+	// Kill the leader's session: revoke the lease behind its election key.
+	cl := f.client()
+	sess, err := concurrency.NewSession(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	leader, err := concurrency.NewElection(sess, manager.ElectionKey("demo", "main")).Leader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(leader.Kvs[0].Value); got != firstName {
+		t.Fatalf("election leader %s, manager says %s", got, firstName)
+	}
+	if _, err := cl.Revoke(context.Background(), clientv3.LeaseID(leader.Kvs[0].Lease)); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("a new leader", 30*time.Second, func() bool {
+		l := f.leaders()
+		return len(l) == 1 && l[0] != first
+	})
+	second := f.cluster.Members[f.leaders()[0]].Name
+	f.waitFor("a backup by the new leader", 30*time.Second, func() bool {
+		b := f.backups()
+		return b[0].Meta.Member == second
+	})
+	for _, s := range f.sups {
+		if starts, stops := s.calls(); starts+stops != 0 {
+			t.Errorf("backups started or stopped etcd (%d starts, %d stops)", starts, stops)
+		}
+	}
+}
+
+// A backup request is served by the leader, which writes its outcome.
+func TestBackupRequest(t *testing.T) {
+	f := newFixture(t, 1, time.Hour)
+	f.waitFor("the first backup", 30*time.Second, func() bool { return len(f.backups()) == 1 })
+	ctx := context.Background()
+	id := control.NewID(time.Now())
+	key := control.BackupRequestKey("demo", "main", id)
+	if err := control.Create(ctx, f.store, key, &control.BackupRequest{ID: id, Created: time.Now(), Phase: control.RequestPending}); err != nil {
+		t.Fatal(err)
+	}
+	var req *control.BackupRequest
+	f.waitFor("the request to be served", 30*time.Second, func() bool {
+		req, _, _ = control.Get[control.BackupRequest](ctx, f.store, key)
+		return req != nil && req.Phase != control.RequestPending
+	})
+	if req.Phase != control.RequestSucceeded || req.Backup == "" {
+		t.Fatalf("request ended %+v", req)
+	}
+	if b := f.backups(); len(b) != 2 || b[0].Name != req.Backup {
+		t.Errorf("backups %v, want the requested %s newest", b, req.Backup)
+	}
+}
+
+func writeRestore(t *testing.T, store *state.Store, backupName string) string {
+	t.Helper()
+	id := control.NewID(time.Now())
+	cmd := &control.Restore{ID: id, Cluster: "demo", EtcdCluster: "main", Backup: backupName, Created: time.Now().UTC(), Phase: control.Pending, PhaseStarted: time.Now().UTC()}
+	if err := control.Create(context.Background(), store, control.RestoreKey("demo", "main", id), cmd); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (f *fixture) waitRestore(id string) *control.Restore {
+	f.t.Helper()
+	var r *control.Restore
+	f.waitFor("the restore to finish", 2*time.Minute, func() bool {
+		_, _, err := f.store.Get(context.Background(), control.RestoreHistoryKey("demo", "main", id))
+		if err != nil {
+			return false
+		}
+		r, err = control.GetRestore(context.Background(), f.store, "demo", "main", id)
+		return err == nil
+	})
+	for _, s := range r.Steps {
+		f.t.Logf("[%s] %s: %s", s.Time.Format("15:04:05.000"), s.Phase, s.Message)
+	}
+	if _, _, err := f.store.Get(context.Background(), control.RestoreKey("demo", "main", id)); !errors.Is(err, state.ErrNotFound) {
+		f.t.Errorf("the restore command was not removed: %v", err)
+	}
+	return r
+}
+
+// The whole protocol on three real members: A exists in the backup, B is
+// written after it and A deleted; the restore brings A back, B is gone,
+// every member runs under a new cluster id, and a fresh backup exists.
+func TestRestoreThreeMembers(t *testing.T) {
+	f := newFixture(t, 3, time.Hour)
+	ctx := context.Background()
+	cl := f.client()
+	if _, err := cl.Put(ctx, "/registry/configmaps/default/a", "A"); err != nil {
+		t.Fatal(err)
+	}
+	id := control.NewID(time.Now())
+	if err := control.Create(ctx, f.store, control.BackupRequestKey("demo", "main", id), &control.BackupRequest{ID: id, Phase: control.RequestPending}); err != nil {
+		t.Fatal(err)
+	}
+	var snap string
+	f.waitFor("a backup holding A", 30*time.Second, func() bool {
+		r, _, _ := control.Get[control.BackupRequest](ctx, f.store, control.BackupRequestKey("demo", "main", id))
+		if r != nil {
+			snap = r.Backup
+		}
+		return snap != ""
+	})
+	if _, err := cl.Put(ctx, "/registry/configmaps/default/b", "B"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Delete(ctx, "/registry/configmaps/default/a"); err != nil {
+		t.Fatal(err)
+	}
+	oldID := f.cluster.Members[0].ClusterID()
+
+	r := f.waitRestore(writeRestore(t, f.store, snap))
+	if r.Phase != control.Succeeded {
+		t.Fatalf("restore ended %s: %s", r.Phase, r.Error)
+	}
+	newID := f.cluster.Members[0].ClusterID()
+	for _, m := range f.cluster.Members {
+		if !m.Running() || m.ClusterID() != newID {
+			t.Errorf("member %s running %v, cluster id %x, want %x", m.Name, m.Running(), m.ClusterID(), newID)
+		}
+	}
+	if newID == oldID {
+		t.Errorf("cluster id %x unchanged by the restore", newID)
+	}
+	after := etcdtest.Client(t, f.cluster.Endpoints()...)
+	for _, m := range f.cluster.Members {
+		st, err := after.Status(ctx, m.ClientURL)
+		if err != nil {
+			t.Errorf("member %s unhealthy: %v", m.Name, err)
+			continue
+		}
+		if st.Header.ClusterId != newID {
+			t.Errorf("member %s in cluster %x, want %x", m.Name, st.Header.ClusterId, newID)
+		}
+	}
+	got := etcdtest.Dump(t, after)
+	if got["/registry/configmaps/default/a"] != "A" {
+		t.Errorf("A is missing after the restore")
+	}
+	if _, ok := got["/registry/configmaps/default/b"]; ok {
+		t.Errorf("B, written after the backup, survived the restore")
+	}
+	if r.FreshBackup == "" || f.backups()[0].Name != r.FreshBackup {
+		t.Errorf("fresh backup %q is not the newest listed", r.FreshBackup)
+	}
+}
+
+// A backup whose snapshot does not match its sha256 is refused before
+// anything is stopped; etcd keeps serving its current data.
+func TestRestoreRefusesTamperedBackup(t *testing.T) {
+	f := newFixture(t, 3, time.Hour)
+	f.waitFor("the first backup", 30*time.Second, func() bool { return len(f.backups()) == 1 })
+	ctx := context.Background()
+	name := f.backups()[0].Name
+	if _, err := f.store.Put(ctx, backup.DataKey("demo", "main", name), gzipped(t, "not the snapshot"), state.Unconditional()); err != nil {
+		t.Fatal(err)
+	}
+	r := f.waitRestore(writeRestore(t, f.store, name))
+	if r.Phase != control.Failed || r.Error == "" {
+		t.Fatalf("restore of a tampered backup ended %s (%q), want Failed", r.Phase, r.Error)
+	}
+	for i, s := range f.sups {
+		if starts, stops := s.calls(); starts+stops != 0 {
+			t.Errorf("member %d: etcd started %d and stopped %d times, want untouched", i, starts, stops)
+		}
+	}
+	if _, err := f.client().Put(ctx, "still", "serving"); err != nil {
+		t.Errorf("etcd stopped serving: %v", err)
+	}
+	t.Logf("refused: %s", r.Error)
+}
+
+// A restore whose named backup does not exist fails and says so.
+func TestRestoreUnknownBackup(t *testing.T) {
+	f := newFixture(t, 1, time.Hour)
+	f.waitFor("the first backup", 30*time.Second, func() bool { return len(f.backups()) == 1 })
+	r := f.waitRestore(writeRestore(t, f.store, "2020-01-01T00:00:00Z-1"))
+	if r.Phase != control.Failed || r.Error != fmt.Sprintf("backup %q not found; nearest: %s", "2020-01-01T00:00:00Z-1", f.backups()[0].Name) {
+		t.Errorf("restore ended %s: %q", r.Phase, r.Error)
+	}
+}
+
+func gzipped(t *testing.T, s string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	gz.Write([]byte(s))
+	gz.Close()
+	return buf.Bytes()
+}

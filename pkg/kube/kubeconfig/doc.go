@@ -1,0 +1,2 @@
+// Package kubeconfig issues admin client credentials and reads and merges kubeconfig files.
+package kubeconfig
