@@ -170,6 +170,8 @@ func TestOneControlPlaneCluster(t *testing.T) {
 		})
 	})
 
+	logComponentRSS(t)
+
 	t.Run("component certificates chain to the right CA with the right identity", func(t *testing.T) {
 		checkCertificates(t, e, cl, name, insts)
 	})
