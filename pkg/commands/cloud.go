@@ -8,10 +8,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hullproject/hull/cloudup"
+	"github.com/hullproject/hull/cloudup/aws"
 	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/registry"
 )
 
 // EnvLocalCloudDir moves the local cloud's state (and its socket) away from
@@ -42,8 +45,9 @@ func connectLocal(ctx context.Context) (*local.Client, error) {
 	return local.Connect(ctx, o)
 }
 
-// providerFor connects to the cloud a cluster runs on.
-func providerFor(ctx context.Context, c *v1alpha1.Cluster) (cloud.Provider, func(), error) {
+// providerFor connects to the cloud a cluster runs on. The aws provider is
+// built from the completed spec (topology, subnets, access lists).
+func providerFor(ctx context.Context, reg *registry.Registry, c *v1alpha1.Cluster) (cloud.Provider, func(), error) {
 	switch c.Spec.CloudProvider {
 	case v1alpha1.CloudLocal, "":
 		cl, err := connectLocal(ctx)
@@ -52,7 +56,15 @@ func providerFor(ctx context.Context, c *v1alpha1.Cluster) (cloud.Provider, func
 		}
 		return cl, func() { cl.Close() }, nil
 	case v1alpha1.CloudAWS:
-		return nil, nil, fmt.Errorf("cluster %s: spec.cloudProvider aws is not available in this build yet; use local", c.Metadata.Name)
+		cc, _, err := cloudup.Complete(ctx, reg, c.Metadata.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := aws.New(ctx, cc, aws.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect to AWS for cluster %s: %w", c.Metadata.Name, err)
+		}
+		return p, func() {}, nil
 	}
 	return nil, nil, fmt.Errorf("cluster %s: unknown spec.cloudProvider %q", c.Metadata.Name, c.Spec.CloudProvider)
 }

@@ -67,7 +67,7 @@ func (o *rootOptions) deleteCluster(ctx context.Context, name string, yes bool) 
 	if err != nil {
 		return err
 	}
-	provider, closeProvider, err := providerFor(ctx, c)
+	provider, closeProvider, err := providerFor(ctx, reg, c)
 	if err != nil {
 		return fmt.Errorf("cannot reach the cloud of %s to delete its resources (nothing was deleted): %w", name, err)
 	}

@@ -153,7 +153,7 @@ func (o *rootOptions) openClusterAPI(ctx context.Context, name string) (*cluster
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: read the Kubernetes CA: %w", name, err)
 	}
-	provider, closeProvider, err := providerFor(ctx, c)
+	provider, closeProvider, err := providerFor(ctx, reg, c)
 	if err != nil {
 		return nil, err
 	}

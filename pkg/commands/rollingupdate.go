@@ -111,7 +111,7 @@ func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, 
 	}
 	t := rollingupdate.Target{Spec: c, InstanceGroups: igs, Store: reg.Store(), CanSurge: true}
 	if opts.CloudOnly {
-		provider, closeProvider, err := providerFor(ctx, c)
+		provider, closeProvider, err := providerFor(ctx, reg, c)
 		if err != nil {
 			return err
 		}

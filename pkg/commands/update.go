@@ -48,7 +48,7 @@ func (o *rootOptions) updateCluster(ctx context.Context, name string, yes, prune
 	if err != nil {
 		return err
 	}
-	provider, closeProvider, err := providerFor(ctx, c)
+	provider, closeProvider, err := providerFor(ctx, reg, c)
 	if err != nil {
 		return err
 	}

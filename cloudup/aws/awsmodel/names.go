@@ -1,0 +1,116 @@
+package awsmodel
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"strings"
+
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+)
+
+// Tag keys hull writes on what it creates. TagCluster is the one every
+// describe filters on, so a cluster's resources are found in one call per
+// resource kind however many groups it has.
+const (
+	TagName          = "Name"
+	TagCluster       = "hull.dev/cluster"
+	TagInstanceGroup = "hull.dev/instance-group"
+	TagRole          = "hull.dev/role"
+	// TagResource is the logical name of a network resource ("sg/nodes",
+	// "rtb/public", "nat/us-east-1a", "subnet/us-east-1a"), so Find maps
+	// what it describes back to the model without parsing Name tags.
+	TagResource = "hull.dev/resource"
+	// TagSubnetType is Public, Private or Utility.
+	TagSubnetType = "hull.dev/subnet-type"
+	// Launch template tags: the cloudup config version (a hash), the image
+	// name and machine type it was made from, and the template version
+	// number they describe; a later version made by someone else shows as
+	// drift.
+	TagConfigVersion   = "hull.dev/config-version"
+	TagImage           = "hull.dev/image"
+	TagMachineType     = "hull.dev/machine-type"
+	TagTemplateVersion = "hull.dev/launch-template-version"
+)
+
+// KubernetesClusterTag is the tag the Kubernetes AWS cloud provider uses to
+// tell a cluster's resources; its value is "owned".
+func KubernetesClusterTag(cluster string) string { return "kubernetes.io/cluster/" + cluster }
+
+// ClusterTags are on every resource hull creates for cluster.
+func ClusterTags(cluster string) map[string]string {
+	return map[string]string{TagCluster: cluster, KubernetesClusterTag(cluster): "owned"}
+}
+
+// withTags returns base plus extra (extra wins).
+func withTags(base map[string]string, kv ...string) map[string]string {
+	out := maps.Clone(base)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// Security group keys: one per role, and one for the API load balancer.
+const (
+	SGControlPlane = "control-plane"
+	SGNodes        = "nodes"
+	SGBastion      = "bastion"
+	SGAPILB        = "api-lb"
+)
+
+// RoleKey is the short name of a role in resource names: the security group
+// key and the IAM role prefix.
+func RoleKey(role v1alpha1.InstanceGroupRole) string {
+	switch role {
+	case v1alpha1.RoleControlPlane:
+		return SGControlPlane
+	case v1alpha1.RoleBastion:
+		return SGBastion
+	}
+	return SGNodes
+}
+
+// IAMName is the name of the IAM role and instance profile of a role:
+// "nodes.<cluster>", at most 64 characters.
+func IAMName(cluster string, role v1alpha1.InstanceGroupRole) string {
+	return limit(RoleKey(role)+"."+cluster, 64)
+}
+
+// GroupResourceName names a group's launch template and autoscaling group:
+// "<group>.<cluster>", as kops does (at most 128 characters, the launch
+// template limit).
+func GroupResourceName(cluster, group string) string {
+	return limit(group+"."+cluster, 128)
+}
+
+// LoadBalancerName names the API NLB and its target group: at most 32
+// characters of letters, digits and hyphens, not starting or ending with a
+// hyphen and never starting with "internal-".
+func LoadBalancerName(cluster string) string {
+	var b strings.Builder
+	b.WriteString("api-")
+	for _, r := range strings.ToLower(cluster) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	if len(name) > 32 {
+		sum := sha256.Sum256([]byte(cluster))
+		name = strings.TrimRight(name[:24], "-") + "-" + hex.EncodeToString(sum[:])[:7]
+	}
+	return name
+}
+
+// limit keeps a name within n characters, replacing the tail with a hash of
+// the whole so distinct long names stay distinct.
+func limit(name string, n int) string {
+	if len(name) <= n {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:n-9] + "-" + hex.EncodeToString(sum[:])[:8]
+}

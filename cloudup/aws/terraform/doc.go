@@ -1,0 +1,2 @@
+// Package terraform writes the AWS resources of a completed cluster as deterministic Terraform JSON (*.tf.json) instead of calling AWS.
+package terraform

@@ -1,0 +1,183 @@
+package terraform
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hullproject/hull/cloudup"
+	"github.com/hullproject/hull/pkg/apis/completion"
+	"github.com/hullproject/hull/pkg/apis/newcluster"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/apis/validation"
+	"github.com/hullproject/hull/pkg/state"
+)
+
+var refRE = regexp.MustCompile(`\$\{(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.`)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// Cases are the clusters the goldens pin: 1 and 3 control planes, public
+// and private (with a bastion) topology.
+var cases = []struct {
+	golden string
+	opts   newcluster.Options
+}{
+	{"public-1cp", newcluster.Options{Name: "one.example.com", Zones: []string{"us-east-1a"}}},
+	{"public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3}},
+	{"private-1cp", newcluster.Options{Name: "private-one.example.com", Zones: []string{"us-east-1a"}, Topology: v1alpha1.TopologyPrivate, Bastion: true}},
+	{"private-3cp", newcluster.Options{Name: "private-three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
+		ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true}},
+}
+
+// completed builds what `hull create cluster` writes for o and completes
+// it with an S3 state store, so the IAM policies grant its paths.
+func completed(t *testing.T, o newcluster.Options) (*v1alpha1.Cluster, []*v1alpha1.InstanceGroup, map[string][]byte) {
+	t.Helper()
+	o.Cloud, o.KubernetesVersion = v1alpha1.CloudAWS, "1.37.2"
+	c, igs, err := newcluster.Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, igs, err = completion.Complete(c, igs, completion.Options{ConfigBase: "s3://hull-state/" + o.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := validation.ValidateCluster(c, igs); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	store, err := state.Open(context.Background(), "mem://terraform-golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	m, err := cloudup.BuildModel(c, igs, nil, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud := map[string][]byte{}
+	for name, lc := range m.LaunchConfigs {
+		ud[name] = lc.UserData
+	}
+	return c, igs, ud
+}
+
+// TestGolden writes each case to a directory and compares every file, in
+// name order, with testdata/<case>.golden.
+func TestGolden(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(tc.golden, func(t *testing.T) {
+			c, igs, ud := completed(t, tc.opts)
+			dir := t.TempDir()
+			if err := WriteTerraform(dir, c, igs, ud); err != nil {
+				t.Fatal(err)
+			}
+			got := readTree(t, dir)
+			golden := filepath.Join("testdata", tc.golden+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(string(want), got); d != "" {
+				t.Errorf("terraform (-golden +got):\n%s", d)
+			}
+			// Rendering twice gives the same bytes.
+			again, _, err := Render(c, igs, ud)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, body := range again {
+				if b, _ := os.ReadFile(filepath.Join(dir, name)); string(b) != string(body) {
+					t.Errorf("%s differs between two renders", name)
+				}
+			}
+		})
+	}
+}
+
+func readTree(t *testing.T, dir string) string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			names = append(names, rel)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		data, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "=== %s ===\n%s", n, data)
+		if !strings.HasSuffix(string(data), "\n") {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// TestReferences checks that every ${type.name.attr} points at a resource
+// or data source that the output defines.
+func TestReferences(t *testing.T) {
+	for _, tc := range cases {
+		c, igs, ud := completed(t, tc.opts)
+		files, _, err := Render(c, igs, ud)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defined := map[string]bool{"var.hosted_zone_id": true, "path.module": true}
+		var all strings.Builder
+		for _, body := range files {
+			var d map[string]map[string]json.RawMessage
+			if err := json.Unmarshal(body, &d); err != nil {
+				t.Fatal(err)
+			}
+			for _, block := range []string{"resource", "data"} {
+				for typ, raw := range d[block] {
+					var names map[string]json.RawMessage
+					if err := json.Unmarshal(raw, &names); err != nil {
+						t.Fatal(err)
+					}
+					for n := range names {
+						key := typ + "." + n
+						if block == "data" {
+							key = "data." + key
+						}
+						defined[key] = true
+					}
+				}
+			}
+			all.Write(body)
+		}
+		refs := refRE.FindAllStringSubmatch(all.String(), -1)
+		if len(refs) == 0 {
+			t.Fatalf("%s: no references found", tc.golden)
+		}
+		for _, m := range refs {
+			if key := m[1] + m[2] + "." + m[3]; !defined[key] {
+				t.Errorf("%s: reference to undefined %s", tc.golden, key)
+			}
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package aws_test
+
+import (
+	"context"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hullproject/hull/pkg/apis/newcluster"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/tests/awsemu/awsemu"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite golden files")
+
+// TestUserDataGolden creates 1 and 3 control-plane clusters, public and
+// private (with a bastion), and pins the user-data of every launch
+// template as AWS holds it (base64-decoded), with its IMDS and profile.
+func TestUserDataGolden(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		opts   newcluster.Options
+	}{
+		{"userdata-public-1cp", newcluster.Options{Name: "one.example.com", Zones: []string{"us-east-1a"}}},
+		{"userdata-public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3}},
+		{"userdata-private-1cp", newcluster.Options{Name: "private-one.example.com", Zones: []string{"us-east-1a"},
+			Topology: v1alpha1.TopologyPrivate, Bastion: true}},
+		{"userdata-private-3cp", newcluster.Options{Name: "private-three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
+			ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			e := newEnv(t, tc.opts, awsemu.Options{})
+			e.update(true)
+			out, err := ec2.NewFromConfig(e.cfg).DescribeLaunchTemplateVersions(context.Background(),
+				&ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{"$Latest"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var parts []string
+			for _, v := range out.LaunchTemplateVersions {
+				d := v.LaunchTemplateData
+				ud, err := base64.StdEncoding.DecodeString(aws.ToString(d.UserData))
+				if err != nil {
+					t.Fatal(err)
+				}
+				parts = append(parts, fmt.Sprintf("=== %s (%s, profile %s, IMDS tokens %s hop limit %d) ===\n%s",
+					aws.ToString(v.LaunchTemplateName), d.InstanceType, aws.ToString(d.IamInstanceProfile.Name),
+					d.MetadataOptions.HttpTokens, aws.ToInt32(d.MetadataOptions.HttpPutResponseHopLimit), ud))
+			}
+			sort.Strings(parts)
+			got := strings.Join(parts, "")
+			golden := filepath.Join("testdata", tc.golden+".golden")
+			if *updateGolden {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(string(want), got); d != "" {
+				t.Errorf("user-data (-golden +got):\n%s", d)
+			}
+			e.srv.ResetRequests()
+			if out := e.update(true); !strings.Contains(out, "No changes") {
+				t.Errorf("second update is not clean:\n%s", out)
+			}
+			if m := mutating(e.srv.Requests()); len(m) > 0 {
+				t.Errorf("second update made mutating calls: %v", m)
+			}
+			e.delete()
+			e.srv.Reconcile()
+			if left := e.srv.Leftovers(); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
+	}
+}

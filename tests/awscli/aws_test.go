@@ -1,0 +1,100 @@
+package awscli
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hullproject/hull/tests/awsemu/awsemu"
+	"github.com/hullproject/hull/tests/harness"
+)
+
+var hullBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hull-aws-bin-")
+	if err != nil {
+		panic(err)
+	}
+	if hullBin, err = harness.Build(dir, "github.com/hullproject/hull/cmd/hull", "hull", ""); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// isMutating tells reads from writes by the API's naming conventions.
+func isMutating(action string) bool {
+	for _, p := range []string{"Describe", "List", "Get"} {
+		if strings.HasPrefix(action, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAWSLifecycle drives the real hull binary, with the standard AWS
+// environment pointing at the emulator: create, plan, apply, a second apply
+// that changes nothing, and a delete that leaves the account empty.
+func TestAWSLifecycle(t *testing.T) {
+	emu := awsemu.New()
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	emu.AddImage("hull-kubernetes-1.37.2-amd64")
+
+	e := harness.NewEnv(t, hullBin)
+	e.Extra = append(e.Extra, "AWS_ENDPOINT_URL="+srv.URL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	const name = "aws.example.com"
+	e.Must("create", "cluster", name, "--cloud", "aws", "--zones", "us-east-1a,us-east-1b,us-east-1c", "--control-plane-count", "3")
+
+	plan := e.Must("update", "cluster", name)
+	for _, want := range []string{"Will create resources:", "InstanceGroup/control-plane-a", "InstanceGroup/control-plane-c", "LoadBalancer/api", "Must specify --yes"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, plan)
+		}
+	}
+	for _, r := range emu.Requests() {
+		if isMutating(r.Action) {
+			t.Errorf("dry run made mutating call %s %s", r.Service, r.Action)
+		}
+	}
+
+	e.Must("update", "cluster", name, "--yes")
+	insts := e.Instances(name)
+	if len(insts) == 0 {
+		t.Fatal("no instances launched")
+	}
+	groups := map[string]bool{}
+	for _, in := range insts {
+		groups[in.Group] = true
+	}
+	for _, g := range []string{"control-plane-a", "control-plane-b", "control-plane-c"} {
+		if !groups[g] {
+			t.Errorf("no instance in group %s: %+v", g, insts)
+		}
+	}
+
+	emu.ResetRequests()
+	if out := e.Must("update", "cluster", name, "--yes"); !strings.Contains(out, "No changes need to be applied") {
+		t.Errorf("second update --yes:\n%s", out)
+	}
+	for _, r := range emu.Requests() {
+		if isMutating(r.Action) {
+			t.Errorf("second update made mutating call %s %s", r.Service, r.Action)
+		}
+	}
+
+	out := e.Must("delete", "cluster", name)
+	if !strings.Contains(out, "Must specify --yes") {
+		t.Errorf("delete without --yes:\n%s", out)
+	}
+	e.Must("delete", "cluster", name, "--yes")
+	if left := emu.Leftovers(); len(left) > 0 {
+		t.Errorf("left in the account after delete:\n%s", strings.Join(left, "\n"))
+	}
+}
