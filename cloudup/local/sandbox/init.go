@@ -103,8 +103,21 @@ func runInit(payload string) error {
 	}
 	mounts := slices.Clone(spec.Mounts)
 	slices.SortStableFunc(mounts, func(a, b Mount) int { return strings.Compare(a.Target, b.Target) })
-	for _, m := range mounts {
-		if err := bindMount(m); err != nil {
+	// Open every source before the first mount: a target may cover the
+	// path of a later mount's source (the local cloud keeps machine roots
+	// under /var/lib/hull, itself a machine mount point). Mounting from the
+	// descriptor keeps each source reachable whatever is mounted meanwhile.
+	froms := make([]string, len(mounts))
+	for i, m := range mounts {
+		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("mount %s: open source %s: %w", m.Target, m.Source, err)
+		}
+		defer unix.Close(fd)
+		froms[i] = fmt.Sprintf("/proc/self/fd/%d", fd)
+	}
+	for i, m := range mounts {
+		if err := bindMount(m, froms[i]); err != nil {
 			return err
 		}
 	}
@@ -150,8 +163,10 @@ func detachNetnsMounts() error {
 // source come along), read-only if asked. A missing target here lies below
 // an earlier mount (Start created the others on the host), so creating it
 // writes into that mount's source, not the host.
-func bindMount(m Mount) error {
-	fi, err := os.Stat(m.Source)
+// bindMount mounts from (a descriptor path of m.Source) at m.Target; errors
+// name m.Source.
+func bindMount(m Mount, from string) error {
+	fi, err := os.Stat(from)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", m.Target, err)
 	}
@@ -168,7 +183,7 @@ func bindMount(m Mount) error {
 			return fmt.Errorf("mount %s: create mount point: %w", m.Target, err)
 		}
 	}
-	if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := unix.Mount(from, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind mount %s at %s: %w", m.Source, m.Target, err)
 	}
 	if !m.ReadOnly {

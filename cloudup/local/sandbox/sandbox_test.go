@@ -370,3 +370,27 @@ func TestSpecValidation(t *testing.T) {
 		t.Error("Stop accepted a record whose cgroup is the hierarchy root")
 	}
 }
+
+// A mount whose target covers another mount's source (the local cloud keeps
+// machine roots under /var/lib/hull, which is also a machine mount point)
+// must not hide that source from the mounts that follow.
+func TestMountCoveringAnotherSource(t *testing.T) {
+	e := newEnv(t, 4)
+	spec, _ := e.spec(1)
+	hidden := t.TempDir() // sorts before e.targetRoot, so it is mounted first
+	src := filepath.Join(hidden, "kubelet-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "marker"), []byte("seen"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec.Mounts = []Mount{
+		{Source: src, Target: e.targetRoot + "/kubelet"},
+		{Source: t.TempDir(), Target: hidden},
+	}
+	e.start(spec)
+	if got := mustGet(t, "http://"+addrOf(spec)+"/read?path="+e.targetRoot+"/kubelet/marker"); got != "seen" {
+		t.Errorf("machine sees %q at the mount whose source was covered, want seen", got)
+	}
+}
