@@ -188,7 +188,7 @@ func (b *builder) reuseFile(name, label string) bool {
 
 // addFile records a file freshly written into the repository.
 func (b *builder) addFile(name string) error {
-	sum, size, err := hashFile(filepath.Join(b.repo, filepath.FromSlash(name)))
+	sum, size, err := SumFile(filepath.Join(b.repo, filepath.FromSlash(name)))
 	if err != nil {
 		return fmt.Errorf("record %s: %w", name, err)
 	}

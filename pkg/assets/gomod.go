@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/hullproject/hull/internal/atomicfile"
 )
 
 //go:embed internal/pause/main.go
@@ -55,7 +57,7 @@ func (w wrapper) prepare(ctx context.Context) error {
 	if _, err := run(ctx, goCommand(w.dir, "mod", "tidy")); err != nil {
 		return fmt.Errorf("resolve wrapper module %s: %w", w.dir, err)
 	}
-	return writeFileAtomic(filepath.Join(w.dir, stampFile), stamp.Bytes(), 0o644)
+	return atomicfile.Write(filepath.Join(w.dir, stampFile), stamp.Bytes(), 0o644)
 }
 
 // goCommand runs the go tool in dir for a static linux build. The build

@@ -94,7 +94,7 @@ func (b *builder) images(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		sum, _, err := hashFile(out)
+		sum, _, err := SumFile(out)
 		if err != nil {
 			return fmt.Errorf("image %s: %w", s.ref, err)
 		}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/hullproject/hull/internal/atomicfile"
 )
 
 // ManifestFile is the name of the manifest inside a repository.
@@ -162,7 +164,7 @@ func checkFile(repoDir, name, wantSum string, size int64) error {
 	if size >= 0 && st.Size() != size {
 		return fmt.Errorf("%s: size %d, manifest says %d", name, st.Size(), size)
 	}
-	sum, _, err := hashFile(p)
+	sum, _, err := SumFile(p)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -172,8 +174,8 @@ func checkFile(repoDir, name, wantSum string, size int64) error {
 	return nil
 }
 
-// hashFile returns the hex sha256 and size of a file.
-func hashFile(p string) (string, int64, error) {
+// SumFile returns the hex sha256 and size of a file.
+func SumFile(p string) (string, int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", 0, err
@@ -195,34 +197,5 @@ func writeManifest(repoDir string, m *Manifest) error {
 	if err != nil {
 		return fmt.Errorf("encode asset manifest: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(repoDir, ManifestFile), append(data, '\n'), 0o644)
-}
-
-// writeFileAtomic writes data to a temporary file beside p, syncs it and
-// renames it over p.
-func writeFileAtomic(p string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(repoDir, ManifestFile), append(data, '\n'), 0o644)
 }

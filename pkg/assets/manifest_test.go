@@ -27,7 +27,7 @@ func fakeRepo(t *testing.T) (string, *Manifest) {
 		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		sum, size, err := hashFile(p)
+		sum, size, err := SumFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -129,9 +128,9 @@ func bakeAssets(repo string, m *assets.Manifest, dir string, im *local.Manifest)
 			return err
 		}
 	}
-	sum, err := fileSHA256(filepath.Join(repo, assets.ManifestFile))
+	sum, _, err := assets.SumFile(filepath.Join(repo, assets.ManifestFile))
 	if err != nil {
-		return err
+		return fmt.Errorf("assets manifest: %w", err)
 	}
 	return add(assets.ManifestFile, sum)
 }
@@ -152,22 +151,6 @@ func copyFile(src, dst string, mode os.FileMode) (string, error) {
 		return "", err
 	}
 	if err := out.Close(); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("%s is missing", p)
-		}
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
