@@ -153,7 +153,7 @@ func TestOneControlPlaneCluster(t *testing.T) {
 		}
 
 		clusterIP := strings.TrimSpace(k.must("get", "service", "probe", "-o", "jsonpath={.spec.clusterIP}"))
-		eventually(t, 60*time.Second, "the Service to resolve through CoreDNS", func() error {
+		harness.Eventually(t, 60*time.Second, "the Service to resolve through CoreDNS", func() error {
 			out, err := k.run("exec", "deploy/probe", "--", "/probe", "-resolve", "probe.default.svc.cluster.local")
 			if err != nil || strings.TrimSpace(out) != clusterIP {
 				return fmt.Errorf("resolved %q (%v), want %s", strings.TrimSpace(out), err, clusterIP)
@@ -161,7 +161,7 @@ func TestOneControlPlaneCluster(t *testing.T) {
 			return nil
 		})
 		// Through kube-proxy to some pod, possibly on the other worker.
-		eventually(t, 60*time.Second, "the Service to answer", func() error {
+		harness.Eventually(t, 60*time.Second, "the Service to answer", func() error {
 			out, err := k.run("exec", "deploy/probe", "--", "/probe", "-get", "http://probe.default.svc.cluster.local/")
 			if err != nil || !strings.HasPrefix(strings.TrimSpace(out), "probe-") {
 				return fmt.Errorf("GET through the Service: %q (%v)", out, err)

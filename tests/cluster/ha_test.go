@@ -159,7 +159,7 @@ func etcdMembers(t *testing.T, e *harness.Env, cl *local.Client, cluster string,
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Primary.Certificate)
 	var out []etcdMember
-	eventually(t, 2*time.Minute, "etcd on the replacement to answer", func() error {
+	harness.Eventually(t, 2*time.Minute, "etcd on the replacement to answer", func() error {
 		c, err := clientv3.New(clientv3.Config{
 			Endpoints:   []string{fmt.Sprintf("https://%s:2379", on.Address)},
 			TLS:         &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}},

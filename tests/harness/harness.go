@@ -277,3 +277,20 @@ func Leftovers(marks ...string) []string {
 	}
 	return found
 }
+
+// Eventually polls fn every 200 ms until it succeeds, failing the test with
+// fn's last error after timeout.
+func Eventually(t testing.TB, timeout time.Duration, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -105,21 +105,6 @@ func get(url string) (string, error) {
 	return string(b), nil
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 func TestLocalCloudLifecycle(t *testing.T) {
 	harness.RequireRoot(t)
 	e := harness.NewEnv(t, hullBin)
@@ -222,7 +207,7 @@ func TestLocalCloudLifecycle(t *testing.T) {
 				cp = in
 			}
 		}
-		eventually(t, 20*time.Second, "LB to forward from the host", func() error {
+		harness.Eventually(t, 20*time.Second, "LB to forward from the host", func() error {
 			host, err := get("https://" + lb.HostAddress + "/hostname")
 			if err == nil && host != cp.ID {
 				return fmt.Errorf("LB answered from %q, want %s", host, cp.ID)
@@ -241,7 +226,7 @@ func TestLocalCloudLifecycle(t *testing.T) {
 		if _, err := get("http://" + cp.Address + ":8080/sick"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "LB to stop forwarding to the sick backend", func() error {
+		harness.Eventually(t, 20*time.Second, "LB to stop forwarding to the sick backend", func() error {
 			if _, err := get("https://" + lb.HostAddress + "/readyz"); err == nil {
 				return fmt.Errorf("still forwarded to the unhealthy backend")
 			}
