@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -64,6 +65,19 @@ func Save(ctx context.Context, client *clientv3.Client, store *state.Store, clus
 		if mm.ID == status.Header.MemberId {
 			meta.Member = mm.Name
 		}
+	}
+	// A taken name is refused before the snapshot streams: the conditional
+	// write still guards against a concurrent writer, but an S3 server may
+	// refuse it mid-upload by resetting the connection, which reads as a
+	// network error rather than a conflict.
+	// Listing the backup's directory answers without reading a snapshot.
+	dir := path.Dir(DataKey(cluster, etcdCluster, name)) + "/"
+	taken, err := store.List(ctx, dir)
+	if err != nil {
+		return fail(fmt.Errorf("check %s: %w", dir, err))
+	}
+	if len(taken) > 0 {
+		return fail(&state.ConflictError{Key: taken[0].Key, Msg: fmt.Sprintf("backup %s already exists (%s); pick another sequence number and retry", name, taken[0].Key)})
 	}
 	if err := stream(ctx, client, store, DataKey(cluster, etcdCluster, name), meta); err != nil {
 		return fail(err)
