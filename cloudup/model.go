@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/graph"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
@@ -216,7 +218,27 @@ func etcdClusters(c *v1alpha1.Cluster) []nodeup.EtcdCluster {
 		for _, m := range e.Members {
 			ec.Members = append(ec.Members, nodeup.EtcdMember{Name: m.Name, InstanceGroup: m.InstanceGroup})
 		}
+		ec.Backups = etcdBackups(e.Backups)
 		out = append(out, ec)
+	}
+	return out
+}
+
+// etcdBackups copies the completed backup policy; completion fills every
+// field, so an absent one means a spec that was not completed.
+func etcdBackups(b *v1alpha1.EtcdBackupSpec) *nodeup.EtcdBackups {
+	if b == nil || b.Interval == nil || b.Retention == nil {
+		return nil
+	}
+	out := &nodeup.EtcdBackups{Interval: *b.Interval}
+	r := b.Retention
+	for _, f := range []struct {
+		from *metav1.Duration
+		to   *metav1.Duration
+	}{{r.KeepAllFor, &out.KeepAllFor}, {r.HourlyFor, &out.HourlyFor}, {r.DailyFor, &out.DailyFor}} {
+		if f.from != nil {
+			*f.to = *f.from
+		}
 	}
 	return out
 }

@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hullproject/hull/nodeup/etcdmanager"
 	"github.com/hullproject/hull/nodeup/kubeapi"
 	"github.com/hullproject/hull/nodeup/model"
 	"github.com/hullproject/hull/nodeup/services"
@@ -194,6 +196,10 @@ func Run(ctx context.Context, o Options) error {
 // cloudup/local), so the logs go under /var/lib/hull, which is.
 const LocalLogDir = "/var/lib/hull/log"
 
+// LocalPollInterval is how often the etcd managers of the local cloud read
+// restore commands and backup requests: its store is a local directory.
+const LocalPollInterval = 2 * time.Second
+
 // stay runs the pod-route controller and keeps the services up until ctx
 // ends, then stops them (kubelet first).
 func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, log *slog.Logger) error {
@@ -206,9 +212,18 @@ func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, log 
 		}
 		(&kubeapi.Routes{Kube: c.Kube, Self: in.Facts.Hostname, Router: kubeapi.IPRoute{}, Every: 3 * time.Second, Log: log}).Run(ctx)
 	}()
+	var managers sync.WaitGroup
+	if in.IsControlPlane() {
+		opts := etcdmanager.Options{}
+		if in.Facts.Cloud == "local" {
+			opts.PollInterval = LocalPollInterval
+		}
+		managers.Go(func() { etcdmanager.Run(ctx, in, opts) })
+	}
 	log.Info("nodeup is up; supervising until SIGTERM")
 	<-ctx.Done()
 	log.Info("nodeup stopping")
+	managers.Wait()
 	if sup != nil {
 		return sup.Stop(context.Background())
 	}

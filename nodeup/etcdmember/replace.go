@@ -19,7 +19,7 @@ type TLSFiles struct {
 	Cert, Key, CA string
 }
 
-func (f TLSFiles) config() (*tls.Config, error) {
+func (f TLSFiles) Config() (*tls.Config, error) {
 	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 	if err != nil {
 		return nil, fmt.Errorf("load etcd client certificate: %w", err)
@@ -40,7 +40,7 @@ func (f TLSFiles) config() (*tls.Config, error) {
 // member (matched by name or by the old peer URL) and adds self's peer URL.
 // It is idempotent, so a retry after a partial failure converges.
 func Replace(ctx context.Context, endpoints []string, files TLSFiles, old, self *Member, log *slog.Logger) error {
-	tlsConf, err := files.config()
+	tlsConf, err := files.Config()
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -75,6 +76,16 @@ type EtcdCluster struct {
 	// ClientPort and PeerPort differ per cluster so main and events share a machine.
 	ClientPort int `json:"clientPort"`
 	PeerPort   int `json:"peerPort"`
+	// Backups drive the etcd manager's schedule; nil keeps its defaults.
+	Backups *EtcdBackups `json:"backups,omitempty"`
+}
+
+// EtcdBackups is the completed backup policy of one etcd cluster.
+type EtcdBackups struct {
+	Interval   metav1.Duration `json:"interval"`
+	KeepAllFor metav1.Duration `json:"keepAllFor"`
+	HourlyFor  metav1.Duration `json:"hourlyFor"`
+	DailyFor   metav1.Duration `json:"dailyFor"`
 }
 
 // EtcdMember places a member on a group.

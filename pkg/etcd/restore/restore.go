@@ -125,6 +125,10 @@ func check(ctx context.Context, r io.Reader, w io.Writer, b backup.Info) error {
 	return nil
 }
 
+// RevisionBump is how far a restore moves etcd's revision forward (the
+// figure Kubernetes' own restore guide uses).
+const RevisionBump = 1_000_000_000
+
 // ToDataDir creates dataDir (which must not exist or be empty) from a
 // verified snapshot, for a member called memberName that advertises
 // peerURL in a cluster described by initialCluster ("a=https://...,b=...").
@@ -141,6 +145,12 @@ func ToDataDir(snapshotPath, dataDir, memberName, peerURL, initialCluster, clust
 		PeerURLs:            []string{peerURL},
 		InitialCluster:      initialCluster,
 		InitialClusterToken: clusterToken,
+		// Kubernetes clients hold resource versions from before the
+		// restore. Moving the revision far past them and marking it
+		// compacted makes every watch fail with "compacted" and relist,
+		// instead of silently missing the changes the restore undid.
+		RevisionBump:  RevisionBump,
+		MarkCompacted: true,
 	})
 	if err != nil {
 		return fmt.Errorf("restore etcd data for member %s into %s: %w", memberName, dataDir, err)

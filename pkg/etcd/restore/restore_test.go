@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/hullproject/hull/pkg/etcd/backup"
 	"github.com/hullproject/hull/pkg/etcd/etcdtest"
@@ -68,9 +69,21 @@ func TestSnapshotStoreRestoreEveryBackend(t *testing.T) {
 			if err := m.WaitReady(ctx); err != nil {
 				t.Fatal(err)
 			}
-			got := etcdtest.Dump(t, etcdtest.Client(t, m.ClientURL))
+			rcl := etcdtest.Client(t, m.ClientURL)
+			got := etcdtest.Dump(t, rcl)
 			if !cmp.Equal(want, got) {
 				t.Errorf("restored keys differ: %d keys, want %d", len(got), len(want))
+			}
+			// Watches from before the restore must fail as compacted.
+			resp, err := rcl.Get(ctx, "/fill/", clientv3.WithPrefix(), clientv3.WithLimit(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Header.Revision <= restore.RevisionBump {
+				t.Errorf("revision after restore %d, want above the bump %d", resp.Header.Revision, restore.RevisionBump)
+			}
+			if _, err := rcl.Get(ctx, "/fill/", clientv3.WithRev(resp.Header.Revision-1)); err == nil {
+				t.Errorf("reading at revision %d succeeded; the restore should mark it compacted", resp.Header.Revision-1)
 			}
 			if m.ClusterID() == src.Members[0].ClusterID() {
 				t.Errorf("restored cluster id %x equals the original's", m.ClusterID())

@@ -1,0 +1,127 @@
+package etcdmanager
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/hullproject/hull/nodeup/model"
+	"github.com/hullproject/hull/pkg/apis/nodeup"
+	"github.com/hullproject/hull/pkg/etcd/manager"
+	"github.com/hullproject/hull/pkg/etcd/retention"
+)
+
+// ParkedDir holds manifests of components stopped for a restore. It lies
+// outside the kubelet's manifest directory, in the machine's private
+// /etc/kubernetes.
+const ParkedDir = "/etc/kubernetes/stopped-manifests"
+
+// Options tune the managers beyond what the nodeup config says.
+type Options struct {
+	// PollInterval is how often the managers read the control objects
+	// (restore commands, backup requests) from the state store; zero takes
+	// manager.DefaultPollInterval. A local store makes reads free, an S3
+	// one bills them.
+	PollInterval time.Duration
+}
+
+// Run runs one etcd manager per etcd cluster of a control-plane machine
+// until ctx ends. A manager that cannot be set up is logged and retried:
+// the machine keeps serving even while its backups are broken.
+func Run(ctx context.Context, in *model.Input, o Options) {
+	if !in.IsControlPlane() {
+		return
+	}
+	log := in.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	gate := &APIServerGate{
+		Manifest: filepath.Join(in.Root, model.ManifestsDir, "kube-apiserver.yaml"),
+		Parked:   filepath.Join(in.Root, ParkedDir, "kube-apiserver.yaml"),
+		Log:      log,
+	}
+	var wg sync.WaitGroup
+	for i := range in.Config.EtcdClusters {
+		ec := &in.Config.EtcdClusters[i]
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if err := runOne(ctx, in, ec, gate, o, log); err != nil {
+					log.Error("etcd manager stopped; restarting in 10s", "etcd", ec.Name, "err", err)
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(10 * time.Second):
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func runOne(ctx context.Context, in *model.Input, ec *nodeup.EtcdCluster, gate *APIServerGate, o Options, log *slog.Logger) error {
+	clusters, err := model.EtcdClusters(in)
+	if err != nil {
+		return err
+	}
+	var self *manager.Node
+	var member string
+	for _, c := range clusters {
+		if c.Name != ec.Name {
+			continue
+		}
+		tlsConf, err := c.TLS.Config()
+		if err != nil {
+			return err
+		}
+		member = c.Self.Name
+		manifest := "etcd-" + ec.Name + ".yaml"
+		self = &manager.Node{
+			Supervisor: &StaticPod{
+				Manifest: filepath.Join(in.Root, model.ManifestsDir, manifest),
+				Parked:   filepath.Join(in.Root, ParkedDir, manifest),
+				Member:   member,
+				Gate:     gate,
+				Log:      log,
+			},
+			DataDir:   c.DataDir,
+			ClientURL: c.Self.ClientURL,
+			TLS:       tlsConf,
+			// Snapshots are as large as the database: keep them on the
+			// data disk, not in a tmpfs.
+			TempDir: filepath.Join(in.Root, model.EtcdDataDir),
+		}
+	}
+	if self == nil {
+		return fmt.Errorf("etcd cluster %s has no member on this machine", ec.Name)
+	}
+	client, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{self.ClientURL}, TLS: self.TLS,
+		DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("etcd client for %s: %w", ec.Name, err)
+	}
+	defer client.Close()
+	cfg := manager.Config{
+		Cluster: in.Config.ClusterName, EtcdCluster: ec.Name, Member: member,
+		Store: in.Store, Client: client, Node: self,
+		PollInterval: o.PollInterval, Log: log,
+	}
+	if b := ec.Backups; b != nil {
+		cfg.Interval = b.Interval.Duration
+		cfg.Retention = retention.Policy{KeepAllFor: b.KeepAllFor.Duration, HourlyFor: b.HourlyFor.Duration, DailyFor: b.DailyFor.Duration}
+	}
+	m, err := manager.New(cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("etcd manager running", "etcd", ec.Name, "member", member, "interval", cfg.Interval)
+	return m.Run(ctx)
+}
