@@ -37,6 +37,12 @@ type Model struct {
 // BuildModel turns a completed cluster into tasks against provider. The
 // store is where nodeup configs are written when the tasks apply.
 func BuildModel(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider cloud.Provider, store *state.Store) (*Model, error) {
+	return BuildModelWithHolds(c, igs, provider, store, nil)
+}
+
+// BuildModelWithHolds is BuildModel with some node groups held at an older
+// Kubernetes version (see HoldNodeGroups).
+func BuildModelWithHolds(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider cloud.Provider, store *state.Store, holds []NodeGroupHold) (*Model, error) {
 	name := c.Metadata.Name
 	f := &finder{provider: provider, cluster: name}
 	m := &Model{Groups: map[string]*cloud.InstanceGroup{}, LaunchConfigs: map[string]*cloud.LaunchConfig{}}
@@ -72,7 +78,11 @@ func BuildModel(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider clo
 		if ig.IsControlPlane() {
 			lb.BackendGroups = append(lb.BackendGroups, ig.Metadata.Name)
 		}
-		lc, key, data, err := launchConfig(c, ig, store.URL(), endpoint)
+		gc, gig := c, ig
+		if i := slices.IndexFunc(holds, func(h NodeGroupHold) bool { return h.Group == ig.Metadata.Name }); i >= 0 {
+			gc, gig = heldGroup(c, ig, holds[i])
+		}
+		lc, key, data, err := launchConfig(gc, gig, store.URL(), endpoint)
 		if err != nil {
 			return nil, err
 		}

@@ -46,9 +46,19 @@ func update(ctx context.Context, reg *registry.Registry, provider cloud.Provider
 	if err != nil {
 		return nil, err
 	}
-	m, err := BuildModel(c, igs, provider, reg.Store())
+	holds, err := HoldNodeGroups(ctx, provider, reg.Store(), c, igs)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: version skew: %w", name, err)
+	}
+	m, err := BuildModelWithHolds(c, igs, provider, reg.Store(), holds)
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range holds {
+		fmt.Fprintf(o.Out, "Version skew: %s.\n", h)
+	}
+	if len(holds) > 0 {
+		fmt.Fprintf(o.Out, "'hull rolling-update cluster %s --yes' rolls the control plane first, then updates and rolls the held node groups.\n\n", name)
 	}
 	dels, err := m.Deletions(ctx, provider, name)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 func newBackupRestoreCommand(o *rootOptions) *cobra.Command {
 	var etcd string
 	var yes bool
-	var wait time.Duration
+	var wait, validation time.Duration
 	cmd := &cobra.Command{
 		Use:   "restore NAME BACKUP",
 		Short: "Restore a cluster's etcd from a backup",
@@ -33,7 +33,8 @@ anything is written), then writes a restore command that the etcd managers
 carry out: stop etcd on every member, restore the snapshot on one, re-form
 the cluster with a fresh cluster id, restart the others, take a fresh backup.
 The Kubernetes API is down meanwhile, and everything written after the
-backup's time is lost. The command reports each step until it is done.
+backup's time is lost. The command reports each step until it is done,
+then validates the cluster (--validation-timeout 0 skips that).
 
 With --etcd all (the default), BACKUP names a backup of main; events is
 restored from its newest backup taken no later than that one.`,
@@ -44,12 +45,19 @@ restored from its newest backup taken no later than that one.`,
 			if wait <= 0 {
 				return usagef("--wait must be positive, got %s", wait)
 			}
-			return o.backupRestore(cmd.Context(), args[0], args[1], etcd, yes, wait)
+			if validation < 0 {
+				return usagef("--validation-timeout must not be negative, got %s", validation)
+			}
+			if err := o.backupRestore(cmd.Context(), args[0], args[1], etcd, yes, wait); err != nil || !yes || validation == 0 {
+				return err
+			}
+			return o.validateCluster(cmd.Context(), args[0], validation, output.Table)
 		},
 	}
 	cmd.Flags().StringVar(&etcd, "etcd", "all", "etcd cluster to restore: main, events or all")
 	cmd.Flags().BoolVar(&yes, "yes", false, "restore now; without it, only say what would happen")
 	cmd.Flags().DurationVar(&wait, "wait", 30*time.Minute, "how long to wait for the restore to finish")
+	cmd.Flags().DurationVar(&validation, "validation-timeout", 10*time.Minute, "how long to wait for the cluster to validate after the restore; 0 skips validation")
 	return cmd
 }
 
@@ -211,6 +219,6 @@ func waitRestores(ctx context.Context, store *state.Store, name string, targets 
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	progress.Step("Restore complete; check the cluster with: hull validate cluster %s --wait 10m", name)
+	progress.Step("Restore complete; validating cluster %s", name)
 	return nil
 }

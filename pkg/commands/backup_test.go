@@ -57,26 +57,32 @@ func (b *backupEnv) seed(n int) []string {
 	return names
 }
 
-// runManager runs the etcd manager of the member until the test ends.
+// runManager runs the etcd manager of the member for main until the test ends.
 func (b *backupEnv) runManager() {
 	b.t.Helper()
-	m := b.member
+	runManager(b.t, b.store, b.member, "main")
+}
+
+// runManager runs an etcd manager of member for etcdCluster (main and
+// events may share the member: their elections and stores differ).
+func runManager(t *testing.T, store *state.Store, m *etcdtest.Member, etcdCluster string) {
+	t.Helper()
 	mgr, err := manager.New(manager.Config{
-		Cluster: demo, EtcdCluster: "main", Member: m.Name, Store: b.store,
-		Client:       etcdtest.Client(b.t, m.ClientURL),
+		Cluster: demo, EtcdCluster: etcdCluster, Member: m.Name, Store: store,
+		Client:       etcdtest.Client(t, m.ClientURL),
 		Interval:     time.Hour,
 		PollInterval: 100 * time.Millisecond,
 		SessionTTL:   2 * time.Second,
-		Node:         &manager.Node{Supervisor: &embeddedSupervisor{m}, DataDir: m.DataDir, ClientURL: m.ClientURL, TempDir: b.t.TempDir()},
+		Node:         &manager.Node{Supervisor: &embeddedSupervisor{m}, DataDir: m.DataDir, ClientURL: m.ClientURL, TempDir: t.TempDir()},
 		Log:          slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
-		b.t.Fatal(err)
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); mgr.Run(ctx) }()
-	b.t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 type embeddedSupervisor struct{ m *etcdtest.Member }
@@ -194,7 +200,7 @@ func TestBackupRestoreYes(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.runManager()
-	r := b.run("", "backup", "restore", demo, names[0], "--etcd", "main", "--yes", "--wait", "2m")
+	r := b.run("", "backup", "restore", demo, names[0], "--etcd", "main", "--yes", "--wait", "2m", "--validation-timeout", "0")
 	if r.code != 0 {
 		t.Fatalf("restore: exit %d\n%s", r.code, r.stderr)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/kube/kubeconfig"
 	"github.com/hullproject/hull/pkg/rollingupdate"
 )
@@ -110,13 +111,14 @@ func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, 
 		return err
 	}
 	t := rollingupdate.Target{Spec: c, InstanceGroups: igs, Store: reg.Store(), CanSurge: true}
+	var provider cloud.Provider
 	if opts.CloudOnly {
-		provider, closeProvider, err := providerFor(ctx, reg, c)
+		p, closeProvider, err := providerFor(ctx, reg, c)
 		if err != nil {
 			return err
 		}
 		defer closeProvider()
-		t.Cloud = provider
+		t.Cloud, provider = p, p
 	} else {
 		api, err := o.openClusterAPI(ctx, name)
 		if err != nil {
@@ -135,7 +137,7 @@ func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, 
 		if t.Kube, err = kubernetes.NewForConfig(rc); err != nil {
 			return fmt.Errorf("cluster %s: Kubernetes client: %w", name, err)
 		}
-		t.Cloud = api.provider
+		t.Cloud, provider = api.provider, api.provider
 	}
 
 	plan, err := rollingupdate.LoadPlan(ctx, t, opts)
@@ -153,6 +155,9 @@ func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, 
 		return err
 	}
 	opts.Out = o.out
+	if err := o.rollControlPlaneFirst(ctx, reg, provider, name, t, opts); err != nil {
+		return err
+	}
 	_, err = rollingupdate.Run(ctx, t, opts)
 	return err
 }

@@ -2,9 +2,10 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,7 @@ func newUpgradeCommand(o *rootOptions) *cobra.Command {
 type upgradeOptions struct {
 	yes, skipBackup, cloudOnly bool
 	kubernetesVersion, channel string
+	backupTimeout              time.Duration
 }
 
 func newUpgradeClusterCommand(o *rootOptions) *cobra.Command {
@@ -48,10 +50,13 @@ Without --yes the changes are only printed. With --yes the new version and the
 instance-group images that follow it are written to the state store; nothing in
 the cloud changes until 'hull update cluster' and 'hull rolling-update cluster'.
 
-An etcd backup before the upgrade is not available yet, so --yes also needs
---skip-backup.`,
+Before writing, --yes checks that the cluster validates (--cloudonly skips
+that) and has the etcd managers take a backup of every etcd cluster, waiting
+until each is listed by 'hull backup list' (--skip-backup skips that, loudly).
+If either fails, nothing is written.`,
 		Example: `  hull upgrade cluster demo.example.com
-  hull upgrade cluster demo.example.com --kubernetes-version 1.37.2 --yes --skip-backup`,
+  hull upgrade cluster demo.example.com --yes
+  hull upgrade cluster demo.example.com --kubernetes-version 1.37.2 --yes`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := clusterName(args, "")
@@ -65,7 +70,8 @@ An etcd backup before the upgrade is not available yet, so --yes also needs
 	f.BoolVarP(&opts.yes, "yes", "y", false, "write the new version to the state store")
 	f.StringVar(&opts.kubernetesVersion, "kubernetes-version", "", "upgrade to this version instead of the channel's next step")
 	f.StringVar(&opts.channel, "channel", "", "release channel to upgrade within, and to record in spec.channel (name, file:// or https://)")
-	f.BoolVar(&opts.skipBackup, "skip-backup", false, "do not take an etcd backup first (required with --yes until backups are available)")
+	f.BoolVar(&opts.skipBackup, "skip-backup", false, "do not take an etcd backup first (there is then nothing to restore if the upgrade goes wrong)")
+	f.DurationVar(&opts.backupTimeout, "backup-timeout", 10*time.Minute, "how long to wait for each etcd backup")
 	f.BoolVar(&opts.cloudOnly, "cloudonly", false, "do not check that the cluster validates first")
 	return cmd
 }
@@ -102,6 +108,8 @@ type clusterUpgrade struct {
 	cluster *v1alpha1.Cluster // the new user spec
 	gen     state.Generation  // of the cluster as read
 	groups  []groupWrite      // groups whose spec.image changes
+
+	etcdClusters []string // backed up before the upgrade is written
 }
 
 // groupWrite is one instance group to write, read fresh with its generation.
@@ -117,44 +125,68 @@ func (o *rootOptions) upgradeCluster(ctx context.Context, name string, opts upgr
 	if err != nil {
 		return err
 	}
-	if !opts.yes || !opts.skipBackup {
-		up, err := planClusterUpgrade(ctx, reg, name, opts)
-		if err != nil {
-			return err
-		}
-		if err := o.printUpgrade(up); err != nil || up.empty() {
-			return err
-		}
-		if !opts.yes {
-			o.printPathHint(up)
-			fmt.Fprintln(o.out, "\nMust specify --yes to perform upgrade")
-			return nil
-		}
-		return errors.New("--yes: hull cannot take an etcd backup before upgrading yet, so nothing was written: " +
-			"pass --skip-backup to upgrade without one (there will be nothing to restore if the upgrade goes wrong)")
+	up, err := planClusterUpgrade(ctx, reg, name, opts)
+	if err != nil {
+		return err
+	}
+	if err := o.printUpgrade(up); err != nil || up.empty() {
+		return err
+	}
+	if !opts.yes {
+		o.printPathHint(up)
+		fmt.Fprintln(o.out, "\nMust specify --yes to perform upgrade")
+		return nil
+	}
+	if err := o.beforeUpgrade(ctx, name, up, opts); err != nil {
+		return err
 	}
 
-	var up *clusterUpgrade
+	var written *clusterUpgrade
 	err = reg.WithLock(ctx, name, func(ctx context.Context) error {
-		// Plan again under the lease, so what is written is what is shown.
-		if up, err = planClusterUpgrade(ctx, reg, name, opts); err != nil {
+		// Plan again under the lease: the spec may have changed since the
+		// plan shown; what is written is printed again if so.
+		if written, err = planClusterUpgrade(ctx, reg, name, opts); err != nil {
 			return err
 		}
-		if err := o.printUpgrade(up); err != nil || up.empty() {
-			return err
+		if !reflect.DeepEqual(written.rows, up.rows) {
+			fmt.Fprintln(o.errOut, "The cluster changed while the upgrade was prepared; writing this instead:")
+			if err := o.printUpgrade(written); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintln(o.errOut, "WARNING: --skip-backup: no etcd backup was taken before this upgrade.")
-		if !opts.cloudOnly {
-			fmt.Fprintln(o.errOut, "Note: checking that the cluster validates before upgrade is not available yet (skipping).")
+		if written.empty() {
+			return nil
 		}
-		return writeUpgrade(ctx, reg, up)
+		return writeUpgrade(ctx, reg, written)
 	})
-	if err != nil || up.empty() {
+	if err != nil || written.empty() {
 		return err
 	}
 	fmt.Fprintf(o.out, "\nWrote the new spec of cluster %s. Nothing in the cloud has changed yet; next run:\n", name)
 	fmt.Fprintf(o.out, "  hull update cluster %s --yes\n", name)
 	fmt.Fprintf(o.out, "  hull rolling-update cluster %s --yes\n", name)
+	return nil
+}
+
+// beforeUpgrade checks that the cluster validates (unless --cloudonly) and
+// takes a backup of every etcd cluster (unless --skip-backup), so the
+// upgrade starts from a healthy cluster that can be put back.
+func (o *rootOptions) beforeUpgrade(ctx context.Context, name string, up *clusterUpgrade, opts upgradeOptions) error {
+	if !opts.cloudOnly {
+		fmt.Fprintf(o.errOut, "Checking that cluster %s validates before the upgrade\n", name)
+		if err := o.validateCluster(ctx, name, 0, output.Table); err != nil {
+			return fmt.Errorf("%w; nothing was written: fix the cluster first, or pass --cloudonly to upgrade without this check", err)
+		}
+	}
+	if opts.skipBackup {
+		fmt.Fprintln(o.errOut, "WARNING: --skip-backup: no etcd backup was taken before this upgrade; there is nothing to restore if it goes wrong.")
+		return nil
+	}
+	for _, etcd := range up.etcdClusters {
+		if err := o.backupCreate(ctx, name, etcd, opts.backupTimeout); err != nil {
+			return fmt.Errorf("etcd backup before the upgrade: %w; nothing was written (--skip-backup upgrades without one)", err)
+		}
+	}
 	return nil
 }
 
@@ -177,6 +209,9 @@ func planClusterUpgrade(ctx context.Context, reg *registry.Registry, name string
 		return nil, err
 	}
 	up := &clusterUpgrade{name: name, channel: ch, step: step, gen: gen}
+	for _, e := range c.Spec.EtcdClusters {
+		up.etcdClusters = append(up.etcdClusters, e.Name)
+	}
 	nc := *c
 	up.cluster = &nc
 	if step != nil {

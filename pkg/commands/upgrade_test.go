@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/etcd/backup"
+	"github.com/hullproject/hull/pkg/etcd/etcdtest"
+	"github.com/hullproject/hull/pkg/state"
 )
 
 const upgradeCluster = "demo.example.com"
@@ -132,16 +136,70 @@ Must specify --yes to perform upgrade
 	}
 }
 
-func TestUpgradeClusterYesNeedsSkipBackup(t *testing.T) {
+func TestUpgradeClusterYesWithoutBackupWritesNothing(t *testing.T) {
 	e := newEnv(t)
 	createUpgradeCluster(t, e, "1.36.1")
 	before := e.storeSnapshot()
-	r := e.upgrade("cluster", upgradeCluster, "--yes")
-	if r.code != ExitFailure || !strings.Contains(r.stderr, "pass --skip-backup") || !strings.Contains(r.stderr, "nothing was written") {
-		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 telling to pass --skip-backup", r.code, r.stderr)
+	// No etcd manager runs, so no backup can be taken.
+	r := e.upgrade("cluster", upgradeCluster, "--yes", "--cloudonly", "--backup-timeout", "1s")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "etcd backup before the upgrade") || !strings.Contains(r.stderr, "nothing was written") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 saying the backup failed and nothing was written", r.code, r.stderr)
 	}
 	if diff := cmp.Diff(before, e.storeSnapshot()); diff != "" {
 		t.Errorf("a refused upgrade changed the state store (-before +after):\n%s", diff)
+	}
+}
+
+func TestUpgradeClusterYesRefusesAClusterThatDoesNotValidate(t *testing.T) {
+	e := newEnv(t)
+	t.Setenv("HULL_LOCAL_CLOUD_DIR", t.TempDir()) // no local cloud runs there
+	createUpgradeCluster(t, e, "1.36.1")
+	before := e.storeSnapshot()
+	r := e.upgrade("cluster", upgradeCluster, "--yes", "--skip-backup")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "pass --cloudonly") || !strings.Contains(r.stderr, "nothing was written") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 naming --cloudonly", r.code, r.stderr)
+	}
+	if diff := cmp.Diff(before, e.storeSnapshot()); diff != "" {
+		t.Errorf("a refused upgrade changed the state store (-before +after):\n%s", diff)
+	}
+}
+
+// --yes has the etcd managers back up main and events, waits until both
+// are listed, and only then writes the new spec.
+func TestUpgradeClusterYesTakesBackupsFirst(t *testing.T) {
+	e := newEnv(t)
+	createUpgradeCluster(t, e, "1.36.1")
+	store, err := state.Open(context.Background(), e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	member := etcdtest.StartCluster(t, 1).Members[0]
+	for _, etcd := range []string{"main", "events"} {
+		runManager(t, store, member, etcd)
+	}
+	r := e.upgrade("cluster", upgradeCluster, "--yes", "--cloudonly")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, etcd := range []string{"main", "events"} {
+		list, err := backup.List(context.Background(), store, upgradeCluster, etcd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first scheduled backup may be listed too; the requested one
+		// is named on stdout and in the progress.
+		if !slices.ContainsFunc(list, func(b backup.Info) bool {
+			return strings.Contains(r.stdout, b.Name+"\n") && strings.Contains(r.stderr, "Backup "+b.Name+" is listed")
+		}) {
+			t.Errorf("no listed backup of etcd %s is named in the output (%d listed):\nstdout:\n%s\nstderr:\n%s", etcd, len(list), r.stdout, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "WARNING") {
+		t.Errorf("a backed-up upgrade warned:\n%s", r.stderr)
+	}
+	if v := e.readSpec().Version; v != "1.36.3" {
+		t.Errorf("spec version %s after upgrade, want 1.36.3", v)
 	}
 }
 
@@ -156,7 +214,7 @@ func TestUpgradeClusterYesWritesOneStepAtATime(t *testing.T) {
 		{upgradedSpec{Version: "1.37.2", Channel: "stable", Images: map[string]string{"control-plane-a": "hull-kubernetes-1.37.2", "nodes-a": "", "pinned": "my-own-image"}}},
 	}
 	for _, s := range steps {
-		r := e.upgrade("cluster", upgradeCluster, "--yes", "--skip-backup")
+		r := e.upgrade("cluster", upgradeCluster, "--yes", "--skip-backup", "--cloudonly")
 		if r.code != 0 {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 		}
@@ -165,7 +223,7 @@ func TestUpgradeClusterYesWritesOneStepAtATime(t *testing.T) {
 				t.Errorf("stdout lacks next command %q:\n%s", w, r.stdout)
 			}
 		}
-		for _, w := range []string{"WARNING: --skip-backup", "validates before upgrade is not available yet"} {
+		for _, w := range []string{"WARNING: --skip-backup"} {
 			if !strings.Contains(r.stderr, w) {
 				t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
 			}
@@ -174,7 +232,7 @@ func TestUpgradeClusterYesWritesOneStepAtATime(t *testing.T) {
 			t.Errorf("spec after upgrade (-want +got):\n%s", diff)
 		}
 	}
-	for _, args := range [][]string{{"cluster", upgradeCluster}, {"cluster", upgradeCluster, "--yes", "--skip-backup"}} {
+	for _, args := range [][]string{{"cluster", upgradeCluster}, {"cluster", upgradeCluster, "--yes", "--skip-backup", "--cloudonly"}} {
 		if r := e.upgrade(args...); r.code != 0 || r.stdout != "No upgrade required\n" {
 			t.Errorf("upgrade %v at the latest: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
 		}

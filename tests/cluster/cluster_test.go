@@ -176,6 +176,10 @@ func TestOneControlPlaneCluster(t *testing.T) {
 		checkCertificates(t, e, cl, name, insts)
 	})
 
+	t.Run("an etcd restore brings back ConfigMap A and drops B", func(t *testing.T) {
+		backupRestoreRoundTrip(t, e, kube(t), name)
+	})
+
 	t.Run("delete leaves nothing behind", func(t *testing.T) {
 		var pids []int
 		marks := []string{e.CloudDir, name, bridgeName(name)}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/pkg/pki"
@@ -126,6 +127,25 @@ func TestHAControlPlane(t *testing.T) {
 			t.Errorf("no etcd member at the replacement's address %s: %+v", replacement.Address, members)
 		}
 	})
+
+	controlPlanes := func() []harness.Instance {
+		var cps []harness.Instance
+		for _, in := range e.Instances(name) {
+			if in.Role == "ControlPlane" && in.State == "Running" {
+				cps = append(cps, in)
+			}
+		}
+		return cps
+	}
+	t.Run("an etcd restore across three members brings back A and drops B", func(t *testing.T) {
+		backupRestoreRoundTrip(t, e, &kubectl{t: t, bin: k.bin, kubeconfig: kcfg}, name)
+		etcdHealthy(t, e, cl, name, controlPlanes())
+	})
+	t.Run("killing the backup leader mid-backup lists no partial backup", func(t *testing.T) {
+		killLeaderMidBackup(t, e, cl, name, controlPlanes())
+		e.Must("validate", "cluster", name, "--wait", "10m")
+		etcdHealthy(t, e, cl, name, controlPlanes())
+	})
 }
 
 type etcdMember struct {
@@ -137,6 +157,28 @@ type etcdMember struct {
 // etcdMembers lists etcd main's members with the etcd client, through the
 // replacement machine's member, as the apiserver's etcd client.
 func etcdMembers(t *testing.T, e *harness.Env, cl *local.Client, cluster string, on harness.Instance) []etcdMember {
+	t.Helper()
+	c := etcdClient(t, e, cl, cluster, on)
+	var out []etcdMember
+	harness.Eventually(t, 2*time.Minute, "etcd on the replacement to answer", func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := c.MemberList(cctx)
+		if err != nil {
+			return err
+		}
+		out = nil
+		for _, m := range resp.Members {
+			out = append(out, etcdMember{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs})
+		}
+		return nil
+	})
+	return out
+}
+
+// etcdClient reaches etcd main through the member on machine on, as the
+// apiserver's etcd client (its certificate from the machine's disk).
+func etcdClient(t *testing.T, e *harness.Env, cl *local.Client, cluster string, on harness.Instance) *clientv3.Client {
 	t.Helper()
 	ctx := context.Background()
 	store, err := state.Open(ctx, e.State)
@@ -158,28 +200,15 @@ func etcdMembers(t *testing.T, e *harness.Env, cl *local.Client, cluster string,
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Primary.Certificate)
-	var out []etcdMember
-	harness.Eventually(t, 2*time.Minute, "etcd on the replacement to answer", func() error {
-		c, err := clientv3.New(clientv3.Config{
-			Endpoints:   []string{fmt.Sprintf("https://%s:2379", on.Address)},
-			TLS:         &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}},
-			DialTimeout: 5 * time.Second,
-		})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		resp, err := c.MemberList(cctx)
-		if err != nil {
-			return err
-		}
-		out = nil
-		for _, m := range resp.Members {
-			out = append(out, etcdMember{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs})
-		}
-		return nil
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{fmt.Sprintf("https://%s:2379", on.Address)},
+		TLS:         &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
 	})
-	return out
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -72,14 +72,21 @@ type Result struct {
 	Elapsed        time.Duration
 }
 
+// Command is hull with the environment's state store and local cloud, not
+// started: for a test that reads its output as it runs or kills it.
+func (e *Env) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, e.Hull, append(args, "--state", e.State)...)
+	cmd.Env = append(os.Environ(), "HULL_LOCAL_CLOUD_DIR="+e.CloudDir, "HULL_CLUSTER_NAME=", "HULL_STATE=")
+	cmd.Env = append(cmd.Env, e.Extra...)
+	return cmd
+}
+
 // Run executes hull with the environment's state store and local cloud.
 func (e *Env) Run(args ...string) Result {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.Hull, append(args, "--state", e.State)...)
-	cmd.Env = append(os.Environ(), "HULL_LOCAL_CLOUD_DIR="+e.CloudDir, "HULL_CLUSTER_NAME=", "HULL_STATE=")
-	cmd.Env = append(cmd.Env, e.Extra...)
+	cmd := e.Command(ctx, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()

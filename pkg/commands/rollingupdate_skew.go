@@ -1,0 +1,49 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hullproject/hull/cloudup"
+	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/registry"
+	"github.com/hullproject/hull/pkg/rollingupdate"
+)
+
+// rollControlPlaneFirst finishes a version change that `hull update` held
+// back: node groups stay at the old version until every control-plane
+// machine runs the new one (cloudup.HoldNodeGroups). When the run covers the
+// whole cluster, it rolls the bastions and the control plane, applies the
+// held node groups' launch configs, and leaves the node groups to the main
+// run, so one `rolling-update --yes` completes the upgrade in the safe order.
+func (o *rootOptions) rollControlPlaneFirst(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, t rollingupdate.Target, opts rollingupdate.Options) error {
+	c, igs, err := cloudup.Complete(ctx, reg, name)
+	if err != nil {
+		return err
+	}
+	holds, err := cloudup.HoldNodeGroups(ctx, provider, reg.Store(), c, igs)
+	if err != nil || len(holds) == 0 {
+		return err
+	}
+	for _, h := range holds {
+		fmt.Fprintf(o.out, "Version skew: %s.\n", h)
+	}
+	if len(opts.Groups) > 0 || len(opts.Roles) > 0 {
+		fmt.Fprintf(o.out, "Only the selected groups are rolled; roll the control plane, then run 'hull update cluster %s --yes' to move the node groups.\n", name)
+		return nil
+	}
+	progress := output.NewProgress(o.out)
+	progress.Step("Rolling the control plane to Kubernetes %s before the node groups", c.Spec.KubernetesVersion)
+	cp := opts
+	cp.Roles = []string{string(v1alpha1.RoleBastion), string(v1alpha1.RoleControlPlane)}
+	if _, err := rollingupdate.Run(ctx, t, cp); err != nil {
+		return fmt.Errorf("roll the control plane before the node groups: %w", err)
+	}
+	progress.Step("Control plane runs Kubernetes %s; updating the held node groups' launch configurations", c.Spec.KubernetesVersion)
+	if _, err := cloudup.Update(ctx, reg, provider, name, cloudup.UpdateOptions{Yes: true, Out: o.out}); err != nil {
+		return fmt.Errorf("update the node groups after the control plane: %w", err)
+	}
+	return nil
+}
