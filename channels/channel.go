@@ -39,6 +39,9 @@ type Metadata struct {
 // ChannelSpec lists the supported minors, newest first.
 type ChannelSpec struct {
 	KubernetesVersions []KubernetesVersion `json:"kubernetesVersions"`
+	// BaseImages are the operating system images `hull image build` bakes
+	// from on clouds whose images are built there (aws), per architecture.
+	BaseImages []Image `json:"baseImages,omitempty"`
 }
 
 // KubernetesVersion is one supported minor.
@@ -169,6 +172,17 @@ func (c *Channel) ImageFor(provider, arch, v string) (Image, error) {
 		}
 	}
 	return Image{}, fmt.Errorf("channel %s has no %s/%s image for Kubernetes %s", c.Name(), provider, arch, v)
+}
+
+// BaseImageFor is the operating system image hull bakes a provider's
+// machine images from, for one architecture.
+func (c *Channel) BaseImageFor(provider, arch string) (Image, error) {
+	for _, img := range c.Spec.BaseImages {
+		if img.Provider == provider && img.Architecture == arch {
+			return img, nil
+		}
+	}
+	return Image{}, fmt.Errorf("channel %s has no %s/%s base image to bake from", c.Name(), provider, arch)
 }
 
 // EtcdFor is the etcd version a Kubernetes version runs with.

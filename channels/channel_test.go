@@ -91,6 +91,14 @@ func TestStableQueries(t *testing.T) {
 			t.Errorf("ImageFor(%s, %s, %s) (-want +got):\n%s", tc.provider, tc.arch, tc.version, diff)
 		}
 	}
+
+	base, err := c.BaseImageFor("aws", "arm64")
+	if want := (Image{Provider: "aws", Architecture: "arm64", Name: "debian-13-arm64-*", Owner: "136693071363"}); err != nil || base != want {
+		t.Errorf("BaseImageFor(aws, arm64) = %+v, %v, want %+v", base, err, want)
+	}
+	if _, err := c.BaseImageFor("local", "amd64"); err == nil || !strings.Contains(err.Error(), "no local/amd64 base image") {
+		t.Errorf("BaseImageFor(local, amd64) error %v, want no local/amd64 base image", err)
+	}
 }
 
 func TestLoadFileAndHTTPS(t *testing.T) {

@@ -66,6 +66,15 @@ func validate(c *Channel) []*FieldError {
 		validateEntry(&kvs[i], fmt.Sprintf("spec.kubernetesVersions[%d]", i), add)
 	}
 	validateOrder(kvs, add)
+	for i, img := range c.Spec.BaseImages {
+		// Only clouds that build images there need one to bake from.
+		if img.Provider != v1alpha1.CloudAWS {
+			add(fmt.Sprintf("spec.baseImages[%d].provider", i), "unsupported value %q, want %s", img.Provider, v1alpha1.CloudAWS)
+		}
+	}
+	if len(c.Spec.BaseImages) > 0 {
+		validateImages(c.Spec.BaseImages, "spec.baseImages", add)
+	}
 	return errs
 }
 

@@ -30,8 +30,42 @@ type Model struct {
 	// Groups and LaunchConfigs by group name, for callers that report on them.
 	Groups        map[string]*cloud.InstanceGroup
 	LaunchConfigs map[string]*cloud.LaunchConfig
+	// NodeupConfigs by group name: what each launch config's user-data
+	// points at. The state store must hold them before a machine boots,
+	// whichever target (direct or terraform) creates the machines.
+	NodeupConfigs map[string]NodeupConfig
 	// APIEndpoint is how machines reach the API (host:port).
 	APIEndpoint string
+}
+
+// NodeupConfig is one group's encoded nodeup config and the
+// content-addressed state-store key the user-data names.
+type NodeupConfig struct {
+	Key  string
+	Data []byte
+}
+
+// WriteNodeupConfigs puts every group's nodeup config in the state store.
+// Keys are content-addressed, so rewriting one is harmless.
+func (m *Model) WriteNodeupConfigs(ctx context.Context, store *state.Store) error {
+	groups := make([]string, 0, len(m.NodeupConfigs))
+	for g := range m.NodeupConfigs {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	for _, g := range groups {
+		if err := m.NodeupConfigs[g].write(ctx, store, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c NodeupConfig) write(ctx context.Context, store *state.Store, group string) error {
+	if _, err := store.Put(ctx, c.Key, c.Data, state.Unconditional()); err != nil {
+		return fmt.Errorf("write nodeup config of %s to %s: %w", group, c.Key, err)
+	}
+	return nil
 }
 
 // BuildModel turns a completed cluster into tasks against provider. The
@@ -45,7 +79,7 @@ func BuildModel(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider clo
 func BuildModelWithHolds(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider cloud.Provider, store *state.Store, holds []NodeGroupHold) (*Model, error) {
 	name := c.Metadata.Name
 	f := &finder{provider: provider, cluster: name}
-	m := &Model{Groups: map[string]*cloud.InstanceGroup{}, LaunchConfigs: map[string]*cloud.LaunchConfig{}}
+	m := &Model{Groups: map[string]*cloud.InstanceGroup{}, LaunchConfigs: map[string]*cloud.LaunchConfig{}, NodeupConfigs: map[string]NodeupConfig{}}
 
 	net := &cloud.Network{Cluster: name, CIDR: c.Spec.Networking.NetworkCIDR}
 	var subnetNames []string
@@ -91,7 +125,9 @@ func BuildModelWithHolds(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, pro
 			m.Tasks = append(m.Tasks, &imageTask{f: f, name: lc.Image})
 		}
 		m.LaunchConfigs[ig.Metadata.Name] = lc
-		m.Tasks = append(m.Tasks, &launchConfigTask{f: f, store: store, lc: lc, configKey: key, configData: data})
+		nc := NodeupConfig{Key: key, Data: data}
+		m.NodeupConfigs[ig.Metadata.Name] = nc
+		m.Tasks = append(m.Tasks, &launchConfigTask{f: f, store: store, lc: lc, config: nc})
 
 		g := &cloud.InstanceGroup{
 			Cluster: name,

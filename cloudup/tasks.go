@@ -149,16 +149,20 @@ func (t *imageTask) Apply(context.Context, *graph.Change) error {
 // (content-addressed, so rewriting is harmless) and then the launch config
 // that points machines at it.
 type launchConfigTask struct {
-	f          *finder
-	store      *state.Store
-	lc         *cloud.LaunchConfig
-	configKey  string
-	configData []byte
+	f      *finder
+	store  *state.Store
+	lc     *cloud.LaunchConfig
+	config NodeupConfig
 }
 
-func (t *launchConfigTask) Key() string            { return "LaunchConfig/" + t.lc.Group }
-func (t *launchConfigTask) Dependencies() []string { return []string{"Image/" + t.lc.Image} }
-func (t *launchConfigTask) Immutable() []string    { return nil }
+func (t *launchConfigTask) Key() string { return "LaunchConfig/" + t.lc.Group }
+
+// Dependencies: a launch config names the image, and on clouds like AWS
+// the network's security groups, so the network comes first.
+func (t *launchConfigTask) Dependencies() []string {
+	return []string{"Image/" + t.lc.Image, "Network/" + t.lc.Cluster}
+}
+func (t *launchConfigTask) Immutable() []string { return nil }
 func (t *launchConfigTask) Expected() graph.Fields {
 	return graph.Fields{"image": t.lc.Image, "machineType": t.lc.MachineType, "configVersion": t.lc.ConfigVersion}
 }
@@ -176,8 +180,8 @@ func (t *launchConfigTask) Find(ctx context.Context) (graph.Fields, error) {
 }
 
 func (t *launchConfigTask) Apply(ctx context.Context, _ *graph.Change) error {
-	if _, err := t.store.Put(ctx, t.configKey, t.configData, state.Unconditional()); err != nil {
-		return fmt.Errorf("write nodeup config of %s: %w", t.lc.Group, err)
+	if err := t.config.write(ctx, t.store, t.lc.Group); err != nil {
+		return err
 	}
 	return t.f.provider.EnsureLaunchConfig(ctx, t.lc)
 }

@@ -9,7 +9,6 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
-	"github.com/hullproject/hull/cloudup/cloud"
 )
 
 // sgIDs maps security group keys to ids.
@@ -143,9 +142,9 @@ func (p *Provider) ensureSecurityGroups(ctx context.Context, n *network) error {
 }
 
 // securityGroupID returns the id of a cluster security group. cloudup's
-// launch config tasks do not depend on the network task, so when the group
-// does not exist yet this ensures the network first (EnsureNetwork is
-// serialised and idempotent, so the network task and it do not race).
+// launch config tasks depend on the network task, so the group exists by
+// now and FindNetwork or EnsureNetwork has recorded its id; a provider
+// used on its own (no plan ran first) reads the groups once.
 func (p *Provider) securityGroupID(ctx context.Context, key string) (string, error) {
 	p.mu.Lock()
 	id := p.sgIDs[key]
@@ -153,23 +152,12 @@ func (p *Provider) securityGroupID(ctx context.Context, key string) (string, err
 	if id != "" {
 		return id, nil
 	}
-	if _, err := p.EnsureNetwork(ctx, p.modelNetwork()); err != nil {
-		return "", fmt.Errorf("security group %s needs the network: %w", key, err)
+	n, err := p.describeNetwork(ctx)
+	if err != nil {
+		return "", fmt.Errorf("security group %s: %w", key, err)
 	}
-	p.mu.Lock()
-	id = p.sgIDs[key]
-	p.mu.Unlock()
-	if id == "" {
-		return "", wrap(errMissing, "security group %s of cluster %s", key, p.name())
+	if id = sgIDs(n)[key]; id == "" {
+		return "", wrap(errMissing, "security group %s of cluster %s (the network must be ensured before launch templates)", key, p.name())
 	}
 	return id, nil
-}
-
-// modelNetwork is the network cloudup asks for, from the model.
-func (p *Provider) modelNetwork() *cloud.Network {
-	n := &cloud.Network{Cluster: p.name(), CIDR: p.model.VPC.CIDR}
-	for _, s := range p.model.Subnets {
-		n.Subnets = append(n.Subnets, cloud.Subnet{Name: s.Name, Zone: s.Zone, CIDR: s.CIDR, Type: string(s.Type)})
-	}
-	return n
 }

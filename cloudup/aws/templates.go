@@ -19,8 +19,9 @@ type imageInfo struct {
 	id, rootDevice string
 }
 
-// FindImage finds the newest available AMI named name among
-// Options.ImageOwners.
+// FindImage finds the newest available AMI named name, or name-<suffix>
+// as `hull image build` names them (the channel's pattern, such as
+// hull-kubernetes-1.37.2-amd64-*), among Options.ImageOwners.
 func (p *Provider) FindImage(ctx context.Context, name string) (*cloud.Image, error) {
 	img, err := p.image(ctx, name)
 	if err != nil {
@@ -37,7 +38,7 @@ func (p *Provider) image(ctx context.Context, name string) (imageInfo, error) {
 		return img, nil
 	}
 	out, err := p.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: p.opts.ImageOwners,
-		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{name}}, {Name: aws.String("state"), Values: []string{"available"}}}})
+		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{name, name + "-*"}}, {Name: aws.String("state"), Values: []string{"available"}}}})
 	if err != nil {
 		return img, wrap(err, "describe image %s", name)
 	}

@@ -28,7 +28,9 @@ verified; instance groups refer to the image by NAME (spec.image).`,
 		},
 	}
 	imp.Flags().StringVar(&name, "name", "", "image name")
-	cmd.AddCommand(imp, newImageBuildCommand(o))
+	build := newImageBuildCommand(o)
+	addAWSImageBuild(o, build)
+	cmd.AddCommand(imp, build)
 	return cmd
 }
 

@@ -6,14 +6,46 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hullproject/hull/cloudup"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
+
+// Update targets: apply through the cloud's API, or write Terraform.
+const (
+	targetDirect    = "direct"
+	targetTerraform = "terraform"
+)
+
+type updateFlags struct {
+	yes, prune  bool
+	target, out string
+}
+
+// check refuses flag combinations that cannot mean anything, naming the flag.
+func (f *updateFlags) check() error {
+	switch f.target {
+	case targetDirect:
+		if f.out != "" {
+			return usagef("--out is only used with --target %s", targetTerraform)
+		}
+	case targetTerraform:
+		if f.out == "" {
+			return usagef("--out is required with --target %s: the directory to write the *.tf.json files to", targetTerraform)
+		}
+		if f.prune {
+			return usagef("--prune is only used with --target %s; Terraform deletes what leaves its configuration", targetDirect)
+		}
+	default:
+		return usagef("--target must be %s or %s, got %q", targetDirect, targetTerraform, f.target)
+	}
+	return nil
+}
 
 func newUpdateCommand(o *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Make the cloud match a cluster's spec",
 	}
-	var yes, prune bool
+	f := updateFlags{target: targetDirect}
 	cluster := &cobra.Command{
 		Use:   "cluster NAME",
 		Short: "Make the cloud match a cluster's spec",
@@ -21,25 +53,38 @@ func newUpdateCommand(o *rootOptions) *cobra.Command {
 With --yes, apply the changes: networks, images, launch configurations,
 instance groups and the API load balancer. Resources that are no longer in
 the spec are deleted only with --prune. Machines whose configuration changed
-keep running until 'hull rolling-update cluster' replaces them.`,
+keep running until 'hull rolling-update cluster' replaces them.
+
+With --target terraform (aws clusters only), write Terraform JSON
+(*.tf.json, and the groups' user-data under data/) for the same resources
+into --out instead, and call no cloud API. As with kops, this needs no --yes:
+it changes nothing in the cloud. It does write the completed spec and the
+nodeup configs to the state store, because the machines 'terraform apply'
+launches read them at boot.`,
 		Example: `  hull update cluster demo.example.com
-  hull update cluster demo.example.com --yes`,
+  hull update cluster demo.example.com --yes
+  hull update cluster demo.example.com --target terraform --out ./terraform`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := clusterName(args, "")
 			if err != nil {
 				return err
 			}
-			return o.updateCluster(cmd.Context(), name, yes, prune)
+			if err := f.check(); err != nil {
+				return err
+			}
+			return o.updateCluster(cmd.Context(), name, f)
 		},
 	}
-	cluster.Flags().BoolVarP(&yes, "yes", "y", false, "apply the changes")
-	cluster.Flags().BoolVar(&prune, "prune", false, "delete cloud resources that are no longer in the spec")
+	cluster.Flags().BoolVarP(&f.yes, "yes", "y", false, "apply the changes (--target direct)")
+	cluster.Flags().BoolVar(&f.prune, "prune", false, "delete cloud resources that are no longer in the spec")
+	cluster.Flags().StringVar(&f.target, "target", f.target, "direct: call the cloud's API; terraform: write Terraform JSON to --out (aws only)")
+	cluster.Flags().StringVar(&f.out, "out", "", "directory for the Terraform files (--target terraform)")
 	cmd.AddCommand(cluster)
 	return cmd
 }
 
-func (o *rootOptions) updateCluster(ctx context.Context, name string, yes, prune bool) error {
+func (o *rootOptions) updateCluster(ctx context.Context, name string, f updateFlags) error {
 	reg, err := o.openRegistry(ctx)
 	if err != nil {
 		return err
@@ -48,11 +93,17 @@ func (o *rootOptions) updateCluster(ctx context.Context, name string, yes, prune
 	if err != nil {
 		return err
 	}
+	if f.target == targetTerraform {
+		if c.Spec.CloudProvider != v1alpha1.CloudAWS {
+			return usagef("--target %s: cluster %s runs on cloud %q; Terraform output is for aws clusters only", targetTerraform, name, c.Spec.CloudProvider)
+		}
+		return cloudup.UpdateTerraform(ctx, reg, name, cloudup.TerraformOptions{Dir: f.out, Out: o.out})
+	}
 	provider, closeProvider, err := providerFor(ctx, reg, c)
 	if err != nil {
 		return err
 	}
 	defer closeProvider()
-	_, err = cloudup.Update(ctx, reg, provider, name, cloudup.UpdateOptions{Yes: yes, Prune: prune, Out: o.out})
+	_, err = cloudup.Update(ctx, reg, provider, name, cloudup.UpdateOptions{Yes: f.yes, Prune: f.prune, Out: o.out})
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hullproject/hull/pkg/state/statetest"
 	"github.com/hullproject/hull/tests/awsemu/awsemu"
 	"github.com/hullproject/hull/tests/harness"
 )
@@ -27,6 +28,37 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// image is the AMI instance groups default to for Kubernetes 1.37.2.
+const image = "hull-kubernetes-1.37.2-amd64"
+
+// newAWSEnv starts the emulator (with the default image registered) and a
+// real S3 server (versitygw) for the state store, and points hull at them:
+// each AWS service the provider uses at the emulator through its own
+// AWS_ENDPOINT_URL_<SERVICE>, the state store at versitygw through its URL.
+// Both take the same standard credential variables; the emulator ignores them.
+func newAWSEnv(t *testing.T, o awsemu.Options) (*awsemu.Server, *harness.Env) {
+	t.Helper()
+	emu, e := newAWSEnvNoImage(t, o)
+	emu.AddImage(image)
+	return emu, e
+}
+
+// newAWSEnvNoImage is newAWSEnv without the default image.
+func newAWSEnvNoImage(t *testing.T, o awsemu.Options) (*awsemu.Server, *harness.Env) {
+	t.Helper()
+	store := statetest.StartS3(t)
+	emu := awsemu.NewWithOptions(o)
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	e := harness.NewEnv(t, hullBin)
+	e.State = store
+	e.Extra = append(e.Extra, "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL=")
+	for _, svc := range []string{"EC2", "AUTO_SCALING", "ELASTIC_LOAD_BALANCING_V2", "IAM", "ROUTE_53", "STS"} {
+		e.Extra = append(e.Extra, "AWS_ENDPOINT_URL_"+svc+"="+srv.URL)
+	}
+	return emu, e
+}
+
 // isMutating tells reads from writes by the API's naming conventions.
 func isMutating(action string) bool {
 	for _, p := range []string{"Describe", "List", "Get"} {
@@ -41,14 +73,7 @@ func isMutating(action string) bool {
 // environment pointing at the emulator: create, plan, apply, a second apply
 // that changes nothing, and a delete that leaves the account empty.
 func TestAWSLifecycle(t *testing.T) {
-	emu := awsemu.New()
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	emu.AddImage("hull-kubernetes-1.37.2-amd64")
-
-	e := harness.NewEnv(t, hullBin)
-	e.Extra = append(e.Extra, "AWS_ENDPOINT_URL="+srv.URL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
-		"AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	emu, e := newAWSEnv(t, awsemu.Options{})
 	const name = "aws.example.com"
 	e.Must("create", "cluster", name, "--cloud", "aws", "--zones", "us-east-1a,us-east-1b,us-east-1c", "--control-plane-count", "3")
 

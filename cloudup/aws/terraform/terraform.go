@@ -82,6 +82,25 @@ func WriteTerraform(dir string, cluster *v1alpha1.Cluster, igs []*v1alpha1.Insta
 			return fmt.Errorf("write user-data file %s: %w", name, err)
 		}
 	}
+	return removeStaleUserData(filepath.Join(dir, DataDir), data)
+}
+
+// removeStaleUserData deletes the user-data of groups that no longer
+// exist, left by an earlier run into the same directory, so the directory
+// is exactly the configuration of the cluster as it is now.
+func removeStaleUserData(dir string, keep map[string][]byte) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("terraform output %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if _, ok := keep[e.Name()]; ok || e.IsDir() || !strings.HasSuffix(e.Name(), "_user_data") {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("remove stale user-data file %s: %w", e.Name(), err)
+		}
+	}
 	return nil
 }
 
@@ -283,7 +302,7 @@ func (w *writer) compute(igs []*v1alpha1.InstanceGroup, userData map[string][]by
 		name := tfName(lt.Name)
 		ami := tfName(lt.ImageName)
 		d.add("data", "aws_ami", ami, map[string]any{"most_recent": true, "owners": []string{"self"},
-			"filter": []map[string]any{{"name": "name", "values": []string{lt.ImageName}}}})
+			"filter": []map[string]any{{"name": "name", "values": []string{lt.ImageName, lt.ImageName + "-*"}}}})
 		dataFile := fmt.Sprintf(userDataFileTempl, "aws_launch_template_"+name)
 		w.data[dataFile] = ud
 		d.resource("aws_launch_template", name, map[string]any{

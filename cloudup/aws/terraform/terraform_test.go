@@ -1,4 +1,4 @@
-package terraform
+package terraform_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hullproject/hull/cloudup"
+	"github.com/hullproject/hull/cloudup/aws/terraform"
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
@@ -78,7 +79,7 @@ func TestGolden(t *testing.T) {
 		t.Run(tc.golden, func(t *testing.T) {
 			c, igs, ud := completed(t, tc.opts)
 			dir := t.TempDir()
-			if err := WriteTerraform(dir, c, igs, ud); err != nil {
+			if err := terraform.WriteTerraform(dir, c, igs, ud); err != nil {
 				t.Fatal(err)
 			}
 			got := readTree(t, dir)
@@ -96,7 +97,7 @@ func TestGolden(t *testing.T) {
 				t.Errorf("terraform (-golden +got):\n%s", d)
 			}
 			// Rendering twice gives the same bytes.
-			again, _, err := Render(c, igs, ud)
+			again, _, err := terraform.Render(c, igs, ud)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +143,7 @@ func readTree(t *testing.T, dir string) string {
 func TestReferences(t *testing.T) {
 	for _, tc := range cases {
 		c, igs, ud := completed(t, tc.opts)
-		files, _, err := Render(c, igs, ud)
+		files, _, err := terraform.Render(c, igs, ud)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -396,6 +396,7 @@ func (s *Server) detachInstances(p params) ([]x, *apiError) {
 	var acts []x
 	for _, id := range ids {
 		s.ec2.instances[id].asg = ""
+		s.instanceEvent(id, name, "detached")
 		for _, tg := range g.targetGroups {
 			s.elb.deregister(tg, id)
 		}

@@ -20,6 +20,7 @@ type ec2State struct {
 	images    map[string]*image
 	lts       map[string]*launchTemplate
 	instances map[string]*instance
+	events    []InstanceEvent
 }
 
 func (e *ec2State) init() {
@@ -58,6 +59,7 @@ func (s *Server) ec2Handlers() map[string]handler {
 		"DescribeLaunchTemplates": s.describeLaunchTemplates, "DescribeLaunchTemplateVersions": s.describeLaunchTemplateVersions,
 		"ModifyLaunchTemplate": s.modifyLaunchTemplate, "DeleteLaunchTemplate": s.deleteLaunchTemplate,
 		"DescribeInstances": s.describeInstances, "TerminateInstances": s.terminateInstances,
+		"RunInstances": s.runInstances, "CreateImage": s.createImage,
 		"CreateTags": s.createTags, "DeleteTags": s.deleteTags, "DescribeTags": s.describeTags,
 		"DescribeAvailabilityZones": s.describeAvailabilityZones,
 	}

@@ -10,6 +10,7 @@ import (
 )
 
 type instance struct {
+	id                      string
 	vpc, subnet, zone       string
 	imageID, instanceType   string
 	state                   string // pending, running, shutting-down, terminated
@@ -23,6 +24,30 @@ type instance struct {
 	httpTokens              string
 	shutdownStep, termsStep int
 	registered              bool // with its group's target groups
+	shutdownBehavior        string
+	powersOff               bool // its user-data script powers it off (see scriptPowersOff)
+	runSteps                int  // reconciles spent running, while powersOff
+}
+
+// InstanceEvent is one change of a machine, as the emulator made it: a
+// state (pending, running, shutting-down, terminated) or "detached".
+type InstanceEvent struct {
+	Time  time.Time
+	ID    string
+	Group string // its autoscaling group at the time, "" when none
+	State string
+}
+
+// InstanceEvents returns every machine change so far, oldest first, so a
+// test can check what was up when a call was made.
+func (s *Server) InstanceEvents() []InstanceEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]InstanceEvent(nil), s.ec2.events...)
+}
+
+func (s *Server) instanceEvent(id, group, state string) {
+	s.ec2.events = append(s.ec2.events, InstanceEvent{Time: s.now(), ID: id, Group: group, State: state})
 }
 
 var stateCodes = map[string]int{"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
@@ -38,7 +63,7 @@ func (s *Server) launchInstance(ltID string, v *ltVersion, subnetID string, extr
 		addr = addr.Next()
 	}
 	inst := &instance{
-		vpc: sn.vpc, subnet: subnetID, zone: sn.zone, imageID: v.data.imageID, instanceType: v.data.instanceType,
+		id: id, vpc: sn.vpc, subnet: subnetID, zone: sn.zone, imageID: v.data.imageID, instanceType: v.data.instanceType,
 		state: "pending", launched: s.now(), privateIP: addr.String(), sgs: v.data.securityGroups,
 		lt: ltID, ltVersion: v.number, userData: v.data.userData, profile: v.data.profileName, httpTokens: v.data.httpTokens,
 	}
@@ -58,6 +83,7 @@ func (s *Server) launchInstance(ltID string, v *ltVersion, subnetID string, extr
 	s.setTag(id, "aws:ec2launchtemplate:id", ltID)
 	s.setTag(id, "aws:ec2launchtemplate:version", strconv.Itoa(v.number))
 	s.ec2.instances[id] = inst
+	s.instanceEvent(id, extraTags["aws:autoscaling:groupName"], inst.state)
 	return id
 }
 
@@ -68,6 +94,7 @@ func (s *Server) beginTerminate(inst *instance) {
 	}
 	inst.state = "shutting-down"
 	inst.shutdownStep = s.step
+	s.instanceEvent(inst.id, inst.asg, inst.state)
 }
 
 // stepInstancesLocked moves instances on: pending ones run, shutting-down
@@ -79,10 +106,17 @@ func (s *Server) stepInstancesLocked() {
 		switch inst.state {
 		case "pending":
 			inst.state = "running"
+			s.instanceEvent(id, inst.asg, inst.state)
+		case "running":
+			s.stepPowerOffLocked(inst)
+		case "stopping":
+			inst.state = "stopped"
+			s.instanceEvent(id, inst.asg, inst.state)
 		case "shutting-down":
 			if s.step-inst.shutdownStep >= s.opts.TerminationSteps {
 				inst.state = "terminated"
 				inst.termsStep = s.step
+				s.instanceEvent(id, inst.asg, inst.state)
 				inst.asg = ""
 				s.elb.deregisterEverywhere(id)
 			}

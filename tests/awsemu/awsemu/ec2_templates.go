@@ -13,6 +13,8 @@ import (
 type image struct {
 	name, rootDevice string
 	created          time.Time
+	owner            string // account id; Account for the caller's own
+	state            string // pending until a reconcile makes it available
 }
 
 // AddImage registers an available AMI named name (as `hull image build`
@@ -22,7 +24,17 @@ func (s *Server) AddImage(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := s.nextID("ami")
-	s.ec2.images[id] = &image{name: name, rootDevice: "/dev/xvda", created: s.now()}
+	s.ec2.images[id] = &image{name: name, rootDevice: "/dev/xvda", created: s.now(), owner: Account, state: "available"}
+	return id
+}
+
+// AddImageOwned registers an available AMI another account publishes (a
+// distribution's base image, say) and returns its id.
+func (s *Server) AddImageOwned(name, owner string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.nextID("ami")
+	s.ec2.images[id] = &image{name: name, rootDevice: "/dev/xvda", created: s.now(), owner: owner, state: "available"}
 	return id
 }
 
@@ -35,7 +47,7 @@ func (s *Server) registerImage(p params) ([]x, *apiError) {
 	if root == "" {
 		root = "/dev/xvda"
 	}
-	s.ec2.images[id] = &image{name: p.str("Name"), rootDevice: root, created: s.now()}
+	s.ec2.images[id] = &image{name: p.str("Name"), rootDevice: root, created: s.now(), owner: Account, state: "available"}
 	return []x{txt("imageId", id)}, nil
 }
 
@@ -50,12 +62,20 @@ func (s *Server) deregisterImage(p params) ([]x, *apiError) {
 }
 
 func (s *Server) describeImages(p params) ([]x, *apiError) {
+	owners := map[string]bool{}
 	for _, o := range p.list("Owner") {
-		if o != "self" && o != Account {
-			return []x{list("imagesSet", "item", nil)}, nil
+		if o == "self" {
+			o = Account
+		}
+		owners[o] = true
+	}
+	images := map[string]*image{}
+	for id, im := range s.ec2.images {
+		if len(owners) == 0 || owners[im.owner] {
+			images[id] = im
 		}
 	}
-	items, err := describe(s, p, "ImageId", s.ec2.images, func(id string, im *image) fields {
+	items, err := describe(s, p, "ImageId", images, func(id string, im *image) fields {
 		return func(name string) ([]string, bool) {
 			switch name {
 			case "image-id":
@@ -63,17 +83,17 @@ func (s *Server) describeImages(p params) ([]x, *apiError) {
 			case "name":
 				return []string{im.name}, true
 			case "state":
-				return []string{"available"}, true
+				return []string{im.state}, true
 			case "owner-id":
-				return []string{Account}, true
+				return []string{im.owner}, true
 			case "architecture":
 				return []string{"x86_64"}, true
 			}
 			return nil, false
 		}
 	}, func(id string, im *image) x {
-		return el("item", txt("imageId", id), txt("imageLocation", Account+"/"+im.name), txt("imageState", "available"),
-			txt("imageOwnerId", Account), boolean("isPublic", false), txt("architecture", "x86_64"), txt("imageType", "machine"),
+		return el("item", txt("imageId", id), txt("imageLocation", im.owner+"/"+im.name), txt("imageState", im.state),
+			txt("imageOwnerId", im.owner), boolean("isPublic", false), txt("architecture", "x86_64"), txt("imageType", "machine"),
 			txt("name", im.name), txt("rootDeviceType", "ebs"), txt("rootDeviceName", im.rootDevice),
 			txt("virtualizationType", "hvm"), txt("hypervisor", "xen"), txt("creationDate", isoTime(im.created)),
 			ec2Tags(s.ec2.tags[id]))

@@ -47,6 +47,10 @@ type Options struct {
 	// to go (default 1); until then its address is in use
 	// (InvalidIPAddress.InUse) and the internet gateway cannot be detached.
 	NATDeletionSteps int
+	// PowerOffSteps is how many reconciles an image builder (a machine
+	// from RunInstances whose user-data script ends in poweroff) runs
+	// before it powers off (default 2).
+	PowerOffSteps int
 }
 
 // Request is one recorded API call.
@@ -58,7 +62,14 @@ type Request struct {
 	ErrorCode string
 	// Attempt is the SDK's attempt number (amz-sdk-request), 1 for a first try.
 	Attempt int
+	// Params are the query-protocol parameters (InstanceId,
+	// ShouldDecrementDesiredCapacity, ...), so tests can assert what a
+	// call asked for; nil for Route 53's REST calls.
+	Params url.Values
 }
+
+// Param is the first value of a request parameter, "" when absent.
+func (r Request) Param(name string) string { return r.Params.Get(name) }
 
 // Retry reports whether the SDK sent this as a retry of an earlier
 // attempt. On loopback the SDK sometimes retries a call whose response it
@@ -107,6 +118,9 @@ func NewWithOptions(o Options) *Server {
 	}
 	if o.NATDeletionSteps <= 0 {
 		o.NATDeletionSteps = 1
+	}
+	if o.PowerOffSteps <= 0 {
+		o.PowerOffSteps = 2
 	}
 	s := &Server{opts: o, throttle: map[string]int{}}
 	s.ec2.init()
@@ -166,6 +180,7 @@ func (s *Server) Reconcile() {
 func (s *Server) reconcileLocked() {
 	s.step++
 	s.stepInstancesLocked()
+	s.stepImagesLocked()
 	s.stepNATLocked()
 	s.elb.step()
 	s.stepGroupsLocked()
@@ -222,7 +237,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := Request{Service: service, Action: action, Time: s.now(), Attempt: 1}
+	rec := Request{Service: service, Action: action, Time: s.now(), Attempt: 1, Params: form}
 	if _, a, ok := strings.Cut(r.Header.Get("Amz-Sdk-Request"), "attempt="); ok {
 		a, _, _ = strings.Cut(a, ";")
 		fmt.Sscan(a, &rec.Attempt)

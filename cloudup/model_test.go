@@ -1,0 +1,88 @@
+package cloudup
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hullproject/hull/pkg/apis/completion"
+	"github.com/hullproject/hull/pkg/apis/newcluster"
+	"github.com/hullproject/hull/pkg/apis/nodeup"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/state"
+)
+
+func awsModel(t *testing.T) (*v1alpha1.Cluster, *Model, *state.Store) {
+	t.Helper()
+	c, igs, err := newcluster.Build(newcluster.Options{Name: "model.example.com", Cloud: v1alpha1.CloudAWS, KubernetesVersion: "1.37.2",
+		Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, igs, err = completion.Complete(c, igs, completion.Options{ConfigBase: "mem://model/model.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(context.Background(), "mem://model-"+strings.ToLower(t.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	m, err := BuildModel(c, igs, nil, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m, store
+}
+
+// TestLaunchConfigsDependOnNetwork: a launch template names the network's
+// security groups, so the graph must create the network first.
+func TestLaunchConfigsDependOnNetwork(t *testing.T) {
+	c, m, _ := awsModel(t)
+	network := "Network/" + c.Metadata.Name
+	n := 0
+	for _, task := range m.Tasks {
+		if !strings.HasPrefix(task.Key(), "LaunchConfig/") {
+			continue
+		}
+		n++
+		if !slices.Contains(task.Dependencies(), network) {
+			t.Errorf("%s depends on %v, want %s among them", task.Key(), task.Dependencies(), network)
+		}
+	}
+	if n != len(m.LaunchConfigs) || n == 0 {
+		t.Errorf("%d launch config tasks, %d launch configs", n, len(m.LaunchConfigs))
+	}
+}
+
+// TestNodeupConfigsMatchUserData: every group's user-data names a config
+// the model exposes, under that key and with that hash, and
+// WriteNodeupConfigs stores exactly those bytes.
+func TestNodeupConfigsMatchUserData(t *testing.T) {
+	_, m, store := awsModel(t)
+	ctx := context.Background()
+	if len(m.NodeupConfigs) != len(m.LaunchConfigs) {
+		t.Fatalf("%d nodeup configs for %d launch configs", len(m.NodeupConfigs), len(m.LaunchConfigs))
+	}
+	if err := m.WriteNodeupConfigs(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	for group, lc := range m.LaunchConfigs {
+		ud, err := nodeup.ParseUserData(lc.UserData)
+		if err != nil {
+			t.Fatalf("%s: %v", group, err)
+		}
+		nc, ok := m.NodeupConfigs[group]
+		if !ok || nc.Key != ud.ConfigKey {
+			t.Errorf("%s: user-data names %s, model has %+v", group, ud.ConfigKey, nc.Key)
+			continue
+		}
+		data, _, err := store.Get(ctx, nc.Key)
+		if err != nil {
+			t.Fatalf("%s: stored config: %v", group, err)
+		}
+		if _, err := nodeup.VerifyConfig(ud, data); err != nil {
+			t.Errorf("%s: stored config does not verify against the user-data: %v", group, err)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package cloudup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/hullproject/hull/cloudup/aws/terraform"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/registry"
+)
+
+// TerraformOptions control `hull update cluster --target terraform`.
+type TerraformOptions struct {
+	// Dir receives the *.tf.json files and data/ (the groups' user-data).
+	Dir string
+	Out io.Writer
+}
+
+// UpdateTerraform writes Terraform JSON for a cluster's cloud resources
+// instead of creating them, and calls no cloud API. Like kops with
+// --target terraform it still writes to the state store what machines read
+// at boot (the completed spec and the nodeup configs their user-data
+// names), since `terraform apply` launches machines that need them.
+func UpdateTerraform(ctx context.Context, reg *registry.Registry, name string, o TerraformOptions) error {
+	return reg.WithLock(ctx, name, func(ctx context.Context) error {
+		c, igs, err := Complete(ctx, reg, name)
+		if err != nil {
+			return err
+		}
+		if c.Spec.CloudProvider != v1alpha1.CloudAWS {
+			return fmt.Errorf("cluster %s runs on cloud %q: Terraform output is written for aws clusters only", name, c.Spec.CloudProvider)
+		}
+		// No provider: the Terraform model needs nothing from the cloud
+		// (AMIs are looked up by Terraform's aws_ami data source).
+		m, err := BuildModel(c, igs, nil, reg.Store())
+		if err != nil {
+			return err
+		}
+		userData := map[string][]byte{}
+		for group, lc := range m.LaunchConfigs {
+			userData[group] = lc.UserData
+		}
+		// Render first, so a cluster the renderer refuses leaves the store as it was.
+		files, _, err := terraform.Render(c, igs, userData)
+		if err != nil {
+			return err
+		}
+		progress := output.NewProgress(o.Out)
+		if err := reg.PutCompleted(ctx, c, igs); err != nil {
+			return err
+		}
+		if err := m.WriteNodeupConfigs(ctx, reg.Store()); err != nil {
+			return err
+		}
+		progress.Step("Cluster %s: completed spec and %d nodeup configs written to the state store", name, len(m.NodeupConfigs))
+		if err := terraform.WriteTerraform(o.Dir, c, igs, userData); err != nil {
+			return err
+		}
+		names := make([]string, 0, len(files))
+		for f := range files {
+			names = append(names, f)
+		}
+		slices.Sort(names)
+		progress.Step("Terraform configuration written to %s: %v and %s/ (user-data of %d groups)", o.Dir, names, terraform.DataDir, len(userData))
+		fmt.Fprintf(o.Out, "\nApply it with:\n  cd %s && terraform init && terraform apply\n"+
+			"Then replace out-of-date machines with `hull rolling-update cluster %s`.\n", o.Dir, name)
+		return nil
+	})
+}
