@@ -86,8 +86,8 @@ func (c *Cluster) applyRegister(ctx context.Context) error {
 	self.Replaced = cur.InstanceID
 	// A replacement machine. With other members, the cluster lives on in
 	// them: swap the member through etcd and join with an empty data dir.
-	// A lone member has nobody to join; it founds a new cluster (its data
-	// went with the old machine until etcd backups exist).
+	// A lone member has nobody to join: it founds a new cluster on the
+	// newest backup (a rolling update takes one just before terminating).
 	others, _, err := c.Registry.Lookup(ctx, c.Name, c.others())
 	if err != nil {
 		return err
@@ -106,6 +106,8 @@ func (c *Cluster) applyRegister(ctx context.Context) error {
 		if err := os.RemoveAll(c.DataDir); err != nil {
 			return fmt.Errorf("empty etcd data dir %s: %w", c.DataDir, err)
 		}
+	} else if err := c.restoreNewest(ctx); err != nil {
+		return err
 	}
 	return c.Registry.Put(ctx, c.Name, &self, state.MatchGeneration(gen))
 }

@@ -20,6 +20,7 @@ const (
 	// rollingUpdateCredentialTTL is how long the in-memory admin
 	// certificate of a rolling update lives.
 	rollingUpdateCredentialTTL = 24 * time.Hour
+	rollingUpdateBackupTimeout = 10 * time.Minute
 )
 
 func newRollingUpdateCommand(o *rootOptions) *cobra.Command {
@@ -111,6 +112,14 @@ func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, 
 		return err
 	}
 	t := rollingupdate.Target{Spec: c, InstanceGroups: igs, Store: reg.Store(), CanSurge: true}
+	t.BackupEtcd = func(ctx context.Context) error {
+		for _, e := range c.Spec.EtcdClusters {
+			if err := o.backupCreate(ctx, name, e.Name, rollingUpdateBackupTimeout); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var provider cloud.Provider
 	if opts.CloudOnly {
 		p, closeProvider, err := providerFor(ctx, reg, c)

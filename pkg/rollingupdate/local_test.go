@@ -3,6 +3,7 @@ package rollingupdate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -332,4 +333,53 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestLocalCloudLoneEtcdBacksUpBeforeTerminate: with a lone etcd member,
+// every control-plane machine is backed up before it is terminated (its
+// replacement restores the newest backup), and a failed backup stops the
+// run with the machine still running.
+func TestLocalCloudLoneEtcdBacksUpBeforeTerminate(t *testing.T) {
+	c := newLocalCluster(t, "ru-lone.local", "10.233.0.0/16", "10.233.1.0/24", nil)
+	old := c.waitMachines(t, "v1")
+	c.bump(t, "v2")
+	target := c.target(nil)
+	target.InstanceGroups[0].Spec.Role = v1alpha1.RoleControlPlane
+	target.Spec.Spec.EtcdClusters = []v1alpha1.EtcdClusterSpec{{Name: "main", Members: []v1alpha1.EtcdMemberSpec{{Name: "a", InstanceGroup: "nodes"}}}}
+	ctx := context.Background()
+	running := func() []string {
+		insts, err := c.cl.ListInstances(ctx, c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, in := range insts {
+			if in.State == cloud.StateRunning && slices.Contains(old, in.ID) {
+				ids = append(ids, in.ID)
+			}
+		}
+		return ids
+	}
+
+	target.BackupEtcd = func(context.Context) error { return errors.New("no backup leader") }
+	var out syncBuffer
+	if _, err := Run(ctx, target, cloudOnlyOptions(&out)); err == nil || !strings.Contains(err.Error(), "no backup leader") {
+		t.Fatalf("run with a failing backup = %v, want it to stop naming the cause\n%s", err, out.String())
+	}
+	if got := running(); len(got) != 2 {
+		t.Fatalf("a machine was terminated although its backup failed: running %v of %v", got, old)
+	}
+
+	var calls [][]string // old machines still running at each backup
+	target.BackupEtcd = func(context.Context) error { calls = append(calls, running()); return nil }
+	out = syncBuffer{}
+	if _, err := Run(ctx, target, cloudOnlyOptions(&out)); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(calls) != 2 || len(calls[0]) != 2 || len(calls[1]) != 1 {
+		t.Errorf("backups saw old machines running %v; want one backup before each of the 2 terminations", calls)
+	}
+	if !strings.Contains(out.String(), ": backup-etcd done") {
+		t.Errorf("no backup-etcd step in the output:\n%s", out.String())
+	}
 }

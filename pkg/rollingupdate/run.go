@@ -47,6 +47,10 @@ type Target struct {
 	Store *state.Store
 	// Validate overrides pkg/kube/validate (for tests).
 	Validate Validator
+	// BackupEtcd takes a fresh backup of every etcd cluster. It runs
+	// before a control-plane machine of a cluster with a lone etcd member
+	// is terminated: the replacement restores the newest backup.
+	BackupEtcd func(ctx context.Context) error
 }
 
 // Options are the command's flags.
@@ -238,7 +242,13 @@ func (r *runner) run(ctx context.Context) error {
 		return r.cp.finish(ctx)
 	}
 	if !r.o.CloudOnly {
-		if err := r.validateBefore(ctx); err != nil {
+		if inProgress := r.cp.inProgress(); len(inProgress) > 0 {
+			// A run killed mid-machine leaves a cluster that cannot
+			// validate (a replacement still booting, a group one short).
+			// Finishing those machines comes first; their wave must
+			// validate before any other machine is touched.
+			r.progress.Step("Not validating before resuming: the machines in progress (%s) are finished first and the cluster must validate after them", strings.Join(inProgress, ", "))
+		} else if err := r.validateBefore(ctx); err != nil {
 			return err
 		}
 	}

@@ -22,7 +22,9 @@ const (
 	stepCordon         = "cordon"
 	stepDrain          = "drain"
 	stepPostDrainDelay = "post-drain-delay"
+	stepBackupEtcd     = "backup-etcd"
 	stepTerminate      = "terminate"
+	stepDeleteNode     = "delete-node"
 	stepWaitReplace    = "wait-for-replacement"
 )
 
@@ -52,24 +54,30 @@ type step struct {
 // steps lists what replacing mr takes, in order.
 func (r *runner) steps(mr *machineRun) []step {
 	var drainSteps []step
+	terminate := []step{{stepTerminate, "", r.terminate}}
+	if mr.role == v1alpha1.RoleControlPlane && r.t.BackupEtcd != nil && loneEtcd(r.t.Spec) {
+		// A lone etcd member's data leaves with its machine; the
+		// replacement restores the newest backup, so take one now.
+		terminate = append([]step{{stepBackupEtcd, "", r.backupEtcd}}, terminate...)
+	}
 	if !r.o.CloudOnly && mr.node != "" {
 		drainSteps = []step{
 			{stepCordon, spentDrains, r.cordon},
 			{stepDrain, spentDrains, r.drain},
 			{stepPostDrainDelay, spentWaits, r.postDrainDelay},
 		}
+		terminate = append(terminate, step{stepDeleteNode, "", r.deleteNode})
 	}
-	terminate := step{stepTerminate, "", r.terminate}
 	wait := step{stepWaitReplace, spentReplacements, r.waitReplacement}
 	if mr.detached && !mr.resumed {
 		// Detached by someone else, when is unknown: its replacement was
 		// launched then, and validation after the wave checks the group.
-		return slices.Concat(drainSteps, []step{terminate})
+		return slices.Concat(drainSteps, terminate)
 	}
 	if mr.surge {
-		return slices.Concat([]step{{stepDetach, "", r.detach}, wait}, drainSteps, []step{terminate})
+		return slices.Concat([]step{{stepDetach, "", r.detach}, wait}, drainSteps, terminate)
 	}
-	return slices.Concat(drainSteps, []step{terminate, wait})
+	return slices.Concat(drainSteps, terminate, []step{wait})
 }
 
 // replaceMachine runs mr's steps, skipping those a checkpoint says are done
@@ -125,9 +133,16 @@ func (r *runner) stepFailed(ctx context.Context, mr *machineRun, name string, er
 		return r.cp.update(ctx, mr.id, func(m *MachineRecord) { m.Steps = append(m.Steps, stepDrain) })
 	}
 	if uerr := r.drainer.Uncordon(ctx, mr.node); uerr != nil {
-		r.progress.Step("WARNING: %v", uerr)
+		r.progress.Step("WARNING: %v; node %s is left cordoned (a re-run resumes or uncordons it)", uerr, mr.node)
 	} else {
-		_ = r.cp.update(ctx, mr.id, func(m *MachineRecord) { m.Cordoned = false })
+		r.progress.Step("Uncordoned node %s: its drain failed, so machine %s is not replaced now", mr.node, mr.id)
+		// The cordon is undone too: a surged machine stays in progress,
+		// and a re-run must cordon its node again before draining it, or
+		// evicted pods could be scheduled straight back onto it.
+		_ = r.cp.update(ctx, mr.id, func(m *MachineRecord) {
+			m.Cordoned = false
+			m.Steps = slices.DeleteFunc(m.Steps, func(s string) bool { return s == stepCordon })
+		})
 	}
 	if !mr.surge {
 		_ = r.cp.update(ctx, mr.id, func(m *MachineRecord) { m.Phase, m.Steps = PhaseReleased, nil })
@@ -189,6 +204,44 @@ func (r *runner) terminate(ctx context.Context, mr *machineRun) error {
 		return err
 	}
 	return r.cp.update(ctx, mr.id, func(m *MachineRecord) { m.Phase, m.Cordoned = PhaseTerminated, false })
+}
+
+// loneEtcd reports whether some etcd cluster of the spec has one member.
+func loneEtcd(c *v1alpha1.Cluster) bool {
+	return c != nil && slices.ContainsFunc(c.Spec.EtcdClusters, func(e v1alpha1.EtcdClusterSpec) bool { return len(e.Members) == 1 })
+}
+
+func (r *runner) backupEtcd(ctx context.Context, mr *machineRun) error {
+	if err := r.t.BackupEtcd(ctx); err != nil {
+		return fmt.Errorf("back up etcd before terminating the only control-plane machine %s: %w", mr.id, err)
+	}
+	return nil
+}
+
+// deleteNode removes the terminated machine's Node. hull runs no cloud
+// node controller, so nothing else would, and validation refuses a node
+// that is no machine of any group: the run would wait for it forever.
+// With a single control plane the API is down until the replacement
+// serves it, so failures are retried within ValidationTimeout.
+func (r *runner) deleteNode(ctx context.Context, mr *machineRun) error {
+	deadline := time.Now().Add(r.o.ValidationTimeout)
+	lastNote := time.Now()
+	for {
+		err := r.t.Kube.CoreV1().Nodes().Delete(ctx, mr.node, metav1.DeleteOptions{})
+		if err == nil || apierrors.IsNotFound(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("delete node %s of the terminated machine: %w", mr.node, err)
+		}
+		if time.Since(lastNote) >= 10*time.Second {
+			r.progress.Step("%s %s: cannot delete node %s yet (%v); retrying", mr.group, mr.id, mr.node, err)
+			lastNote = time.Now()
+		}
+		if err := sleep(ctx, r.o.PollInterval); err != nil {
+			return err
+		}
+	}
 }
 
 // waitReplacement waits, within ValidationTimeout, for the machine the

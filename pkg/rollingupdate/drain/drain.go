@@ -219,10 +219,9 @@ func (d *Drainer) tryEvict(ctx context.Context, h *kdrain.Helper, pod corev1.Pod
 		// (unhealthyPodEvictionPolicy); let it decide.
 		guarded = nil
 	}
-	release, full := d.guard.acquire(guarded)
+	release, full, inFlight := d.guard.acquire(guarded)
 	if full != nil {
-		return pdbKey(full), fmt.Sprintf("it allows %d more disruptions (%d healthy, %d needed), with evictions already in flight",
-			full.Status.DisruptionsAllowed, full.Status.CurrentHealthy, full.Status.DesiredHealthy), nil
+		return pdbKey(full), guardRefusal(full, inFlight), nil
 	}
 	defer release()
 	err = h.EvictPod(pod, d.gv)
@@ -294,6 +293,18 @@ func refusal(err error) string {
 				msg += " (" + c.Message + ")"
 			}
 		}
+	}
+	return msg
+}
+
+// guardRefusal says why the guard held an eviction back: the budget's own
+// allowance, and the evictions in flight only when there are some (a
+// budget that allows none refuses with nothing in flight).
+func guardRefusal(pdb *policyv1.PodDisruptionBudget, inFlight int) string {
+	msg := fmt.Sprintf("it allows %d more disruption(s) (%d healthy, %d needed)",
+		pdb.Status.DisruptionsAllowed, pdb.Status.CurrentHealthy, pdb.Status.DesiredHealthy)
+	if inFlight > 0 {
+		msg += fmt.Sprintf(" and %d eviction(s) of its pods are already in flight", inFlight)
 	}
 	return msg
 }

@@ -139,6 +139,11 @@ func testBlocked(t *testing.T, s *kubetest.Server) {
 	if got := podNames(t, c, ns, "blocked-a"); len(got) != 2 {
 		t.Errorf("a blocked drain evicted pods: left %v", got)
 	}
+	// The budget allows none and nothing is in flight: the reason says
+	// the first and not the second.
+	if !strings.Contains(err.Error(), "it allows 0 more disruption(s) (2 healthy, 2 needed)") || strings.Contains(err.Error(), "in flight") {
+		t.Errorf("error %q: want the budget's allowance and no evictions in flight", err)
+	}
 }
 
 // testAPIRefusal drains a not-ready pod, which the guard leaves to the API;

@@ -26,13 +26,13 @@ func NewGuard() *Guard { return &Guard{inFlight: map[string]int{}, peak: map[str
 
 // acquire reserves one eviction under every budget in pdbs, given their
 // current status. It returns a release function, or the budget that has no
-// room left.
-func (g *Guard) acquire(pdbs []policyv1.PodDisruptionBudget) (release func(), full *policyv1.PodDisruptionBudget) {
+// room left and how many evictions of its pods are in flight.
+func (g *Guard) acquire(pdbs []policyv1.PodDisruptionBudget) (release func(), full *policyv1.PodDisruptionBudget, inFlight int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i := range pdbs {
-		if g.inFlight[pdbKey(&pdbs[i])] >= int(pdbs[i].Status.DisruptionsAllowed) {
-			return nil, &pdbs[i]
+		if n := g.inFlight[pdbKey(&pdbs[i])]; n >= int(pdbs[i].Status.DisruptionsAllowed) {
+			return nil, &pdbs[i], n
 		}
 	}
 	keys := make([]string, len(pdbs))
@@ -50,7 +50,7 @@ func (g *Guard) acquire(pdbs []policyv1.PodDisruptionBudget) (release func(), fu
 				g.inFlight[k]--
 			}
 		})
-	}, nil
+	}, nil, 0
 }
 
 // Peak is the most evictions ever in flight at once for the budget

@@ -1,0 +1,235 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/hullproject/hull/cloudup/local"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/tests/harness"
+)
+
+// TestRollingUpdateControlPlane rolls the three control-plane machines of
+// a real cluster one at a time while a client uses the API through the
+// load balancer.
+func TestRollingUpdateControlPlane(t *testing.T) {
+	harness.RequireRoot(t)
+	if testing.Short() {
+		t.Skip("slow: three control planes")
+	}
+	e := harness.NewEnv(t, hullBin)
+	const name = "ruha.cluster.example.com"
+	e.Must("image", "build", "--kubernetes-version", version)
+	e.Must("create", "cluster", name, "--kubernetes-version", version, "--network-cidr", "10.221.0.0/16",
+		"--control-plane-count", "3", "--zones", "local-a,local-b,local-c", "--node-count", "1")
+	e.Must("update", "cluster", name, "--yes")
+	e.Must("validate", "cluster", name, "--wait", "10m")
+	kcfg := filepath.Join(e.Dir, "kubeconfig")
+	e.Must("export", "kubeconfig", name, "--admin", "--kubeconfig", kcfg)
+	cl, err := e.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rollControlPlanes(t, e, cl, name, kcfg)
+}
+
+// rollControlPlanes replaces every control-plane machine of a 3 control-
+// plane cluster with `rolling-update --force` while a client lists pods
+// through the API load balancer every 100 ms, retrying a failed request
+// once at once.
+func rollControlPlanes(t *testing.T, e *harness.Env, cl *local.Client, name, kcfg string) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := rest.TransportFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A plain client: client-go's own retries would hide failures.
+	hc := &http.Client{Transport: rt, Timeout: 2 * time.Second}
+	url := cfg.Host + "/api/v1/namespaces/kube-system/pods?limit=1"
+	get := func() error {
+		resp, err := hc.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	}
+	t.Logf("client hits %s", url)
+
+	before := roleIDs(e.Instances(name), "ControlPlane")
+	if len(before) != 3 {
+		t.Fatalf("control-plane machines %v, want 3", before)
+	}
+	var mu sync.Mutex
+	var requests, failed int
+	var unfixed []string
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			err := get()
+			var retryErr error
+			if err != nil {
+				retryErr = get()
+			}
+			mu.Lock()
+			requests++
+			if err != nil {
+				failed++
+				if retryErr != nil {
+					unfixed = append(unfixed, fmt.Sprintf("%s: %v; retry: %v", time.Now().Format("15:04:05.000"), err, retryErr))
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	r := e.Run("rolling-update", "cluster", name, "--yes", "--instance-group-roles", "ControlPlane", "--force", "--control-plane-interval", "5s")
+	close(stop)
+	<-done
+	t.Logf("rolling-update of the control plane, exit %d after %s:\n%s%s", r.Code, r.Elapsed.Round(100*time.Millisecond), r.Stdout, r.Stderr)
+	t.Logf("FIGURE API through the LB while 3 control planes were rolled: %d requests, %d failed, %d still failed when retried once", requests, failed, len(unfixed))
+	if r.Code != 0 {
+		t.Fatalf("rolling-update of the control plane: exit %d", r.Code)
+	}
+	if len(unfixed) > 0 {
+		t.Errorf("requests that failed twice in a row:\n%s", strings.Join(unfixed, "\n"))
+	}
+	if requests == 0 {
+		t.Error("the client made no request")
+	}
+
+	// One at a time: each machine is terminated only after the cluster
+	// validated following the previous one.
+	terminated, inWave := 0, 0
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		switch {
+		case regexp.MustCompile(`\] control-plane-\S+ i-\S+: terminate$`).MatchString(l):
+			terminated++
+			if inWave++; inWave > 1 {
+				t.Errorf("two control-plane machines terminated without a validation between them:\n%s", r.Stdout)
+			}
+		case strings.Contains(l, "] Cluster validated"):
+			inWave = 0
+		}
+	}
+	if terminated != 3 {
+		t.Errorf("%d control-plane machines terminated, want 3", terminated)
+	}
+	after := roleIDs(e.Instances(name), "ControlPlane")
+	if len(after) != 3 || slices.ContainsFunc(after, func(id string) bool { return slices.Contains(before, id) }) {
+		t.Fatalf("control-plane machines before %v, after %v: want three new ones", before, after)
+	}
+	e.Must("validate", "cluster", name)
+	var newest harness.Instance
+	for _, in := range e.Instances(name) {
+		if in.ID == after[len(after)-1] {
+			newest = in
+		}
+	}
+	if members := etcdMembers(t, e, cl, name, newest); len(members) != 3 {
+		t.Errorf("etcd main has %d members after the roll: %+v", len(members), members)
+	} else {
+		for _, m := range members {
+			if m.Name == "" || !slices.ContainsFunc(after, func(id string) bool {
+				return slices.ContainsFunc(e.Instances(name), func(in harness.Instance) bool {
+					return in.ID == id && slices.ContainsFunc(m.PeerURLs, func(u string) bool { return strings.Contains(u, in.Address+":") })
+				})
+			}) {
+				t.Errorf("etcd member %+v is not a started member on a new control-plane machine", m)
+			}
+		}
+	}
+}
+
+func roleIDs(insts []harness.Instance, role string) []string {
+	var ids []string
+	for _, in := range insts {
+		if in.Role == role && !in.Detached {
+			ids = append(ids, in.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestPerfRollingUpdate measures, for docs/performance.md, the wall time
+// and the per-machine overhead of rolling the 2 node machines of a real
+// cluster with maxSurge 1 and with maxUnavailable 1, twice each,
+// alternating. It runs only with HULL_PERF=1.
+func TestPerfRollingUpdate(t *testing.T) {
+	if os.Getenv("HULL_PERF") != "1" {
+		t.Skip("performance figures: run with HULL_PERF=1")
+	}
+	harness.RequireRoot(t)
+	e := harness.NewEnv(t, hullBin)
+	const name = "ruperf.cluster.example.com"
+	e.Must("image", "build", "--kubernetes-version", version)
+	e.Must("create", "cluster", name, "--kubernetes-version", version, "--network-cidr", "10.222.0.0/17", "--node-count", "2")
+	e.Must("update", "cluster", name, "--yes")
+	e.Must("validate", "cluster", name, "--wait", "10m")
+	kcfg := filepath.Join(e.Dir, "kubeconfig")
+	e.Must("export", "kubeconfig", name, "--admin", "--kubeconfig", kcfg)
+	client := kubeClient(t, kcfg)
+	applyRUWorkload(t, e, &kubectl{t: t, bin: kubectlBinary(t, version), kubeconfig: kcfg}, ruReplicas-1)
+	s := startPDBSampler(t, client, ruReplicas-1)
+	defer s.stop()
+
+	modes := []struct {
+		name           string
+		surge, unavail int32
+	}{{"maxSurge 1", 1, 0}, {"maxUnavailable 1", 0, 1}}
+	for round := 1; round <= 2; round++ {
+		for _, m := range modes {
+			setNodeGroup(t, e, name, "nodes-a", func(ig *v1alpha1.InstanceGroup) {
+				surge, unavail := intstr.FromInt32(m.surge), intstr.FromInt32(m.unavail)
+				ig.Spec.RollingUpdate = &v1alpha1.RollingUpdate{MaxSurge: &surge, MaxUnavailable: &unavail}
+			})
+			e.Must("update", "cluster", name, "--yes")
+			r := e.Run(ruArgs(name, "--force")...)
+			if r.Code != 0 {
+				t.Fatalf("rolling-update (%s): exit %d\n%s%s", m.name, r.Code, r.Stdout, r.Stderr)
+			}
+			sum := parseSummary(t, r.Stdout)
+			if sum.replaced != 2 {
+				t.Fatalf("%s replaced %d machines, want 2:\n%s", m.name, sum.replaced, r.Stdout)
+			}
+			t.Logf("FIGURE rolling-update 2 real nodes, %s, round %d: command %s, run %s (waits %s, drains %s, replacements %s), overhead %s per machine",
+				m.name, round, r.Elapsed.Round(100*time.Millisecond), sum.total, sum.waits, sum.drains, sum.replacements, sum.perMachine)
+			checkWorkloadOn(t, client, groupIDs(e.Instances(name), "nodes-a"))
+		}
+	}
+	if v := s.violations(); len(v) > 0 {
+		t.Errorf("the PodDisruptionBudget was violated:\n%s", strings.Join(v, "\n"))
+	}
+}
