@@ -2,6 +2,7 @@ package kubeapi
 
 import (
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,8 +14,11 @@ import (
 
 // AddonConfig is what the add-ons are built from.
 type AddonConfig struct {
-	KubeProxyImage string
-	CoreDNSImage   string
+	// KubernetesVersion is this control plane's; kube-proxy runs at it on
+	// the nodes of that version.
+	KubernetesVersion string
+	KubeProxyImage    string
+	CoreDNSImage      string
 	// APIServer is the load balancer, host:port: kube-proxy cannot use the
 	// kubernetes Service before kube-proxy itself programs it.
 	APIServer    string
@@ -38,10 +42,22 @@ var kubeProxyHostMounts = [][2]string{
 	{"/lib/modules", "/lib/modules"},
 }
 
-// KubeProxy is kube-proxy as a DaemonSet: host network, iptables mode,
-// conntrack sysctls left alone (maxPerCore 0: a machine's network
-// namespace may not set nf_conntrack_max), credentials of its
-// ServiceAccount against the load balancer.
+// VersionLabel is the node label nodeup registers every node with: its
+// Kubernetes version.
+const VersionLabel = "hull.dev/kubernetes-version"
+
+// KubeProxyDaemonSet names the kube-proxy DaemonSet of a Kubernetes version.
+func KubeProxyDaemonSet(version string) string {
+	return "kube-proxy-v" + strings.ReplaceAll(version, ".", "-")
+}
+
+// KubeProxy is kube-proxy as a DaemonSet per Kubernetes version, on the
+// nodes of that version only: images come with each node's assets (pull
+// policy Never), and during an upgrade nodes of the old version keep
+// their kube-proxy while the new control plane adds the new one. Host
+// network, iptables mode, conntrack sysctls left alone (maxPerCore 0: a
+// machine's network namespace may not set nf_conntrack_max), credentials
+// of its ServiceAccount against the load balancer.
 func KubeProxy(c AddonConfig) []Object {
 	const name = "kube-proxy"
 	config := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -72,7 +88,7 @@ contexts:
   context: {cluster: default, user: default}
 current-context: default
 `, c.APIServer)
-	labels := map[string]string{"k8s-app": name}
+	labels := map[string]string{"k8s-app": name, VersionLabel: c.KubernetesVersion}
 	privileged := true
 	fileOrCreate := corev1.HostPathFileOrCreate
 	volumes := []corev1.Volume{
@@ -88,8 +104,9 @@ current-context: default
 		volumes = append(volumes, corev1.Volume{Name: v, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: m[0]}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: v, MountPath: m[1], ReadOnly: true})
 	}
+	dsName := KubeProxyDaemonSet(c.KubernetesVersion)
 	ds := &appsv1.DaemonSet{
-		ObjectMeta: meta(name, kubeSystem),
+		ObjectMeta: meta(dsName, kubeSystem),
 		Spec: appsv1.DaemonSetSpec{
 			Selector:       &metav1.LabelSelector{MatchLabels: labels},
 			UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType},
@@ -100,7 +117,7 @@ current-context: default
 					PriorityClassName:  "system-node-critical",
 					ServiceAccountName: name,
 					Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-					NodeSelector:       map[string]string{"kubernetes.io/os": "linux"},
+					NodeSelector:       map[string]string{"kubernetes.io/os": "linux", VersionLabel: c.KubernetesVersion},
 					Volumes:            volumes,
 					Containers: []corev1.Container{{
 						Name:            name,
@@ -127,7 +144,7 @@ current-context: default
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: kubeSystem}},
 		}),
 		obj(gvrConfigMap, "ConfigMap", name, &corev1.ConfigMap{ObjectMeta: meta(name, kubeSystem), Data: map[string]string{"config.conf": config, "kubeconfig.conf": kubeconfig}}),
-		obj(gvrDaemonSet, "DaemonSet", name, ds),
+		obj(gvrDaemonSet, "DaemonSet", dsName, ds),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/hullproject/hull/nodeup/kubeapi"
 	"github.com/hullproject/hull/nodeup/tasks"
 )
 
@@ -134,6 +135,8 @@ func KubeletLabels(in *Input) (self, viaAPI map[string]string) {
 	if in.IsControlPlane() {
 		viaAPI["node-role.kubernetes.io/control-plane"] = ""
 	}
+	// kube-proxy's DaemonSet of this version selects the node by it.
+	self[kubeapi.VersionLabel] = in.Config.KubernetesVersion
 	return self, viaAPI
 }
 

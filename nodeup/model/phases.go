@@ -207,7 +207,8 @@ func (in *Input) addonConfig() (kubeapi.AddonConfig, error) {
 		return kubeapi.AddonConfig{}, err
 	}
 	return kubeapi.AddonConfig{
-		KubeProxyImage: proxy, CoreDNSImage: dns, APIServer: in.Config.APIServer,
+		KubernetesVersion: in.Config.KubernetesVersion,
+		KubeProxyImage:    proxy, CoreDNSImage: dns, APIServer: in.Config.APIServer,
 		PodCIDR: in.Config.PodCIDR, DNSServiceIP: in.Config.DNSServiceIP, DNSDomain: in.domain(),
 	}, nil
 }
