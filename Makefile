@@ -46,11 +46,15 @@ lint:
 # than skipping those tests quietly.
 TEST_ENV     := HULL_REQUIRE_S3=1 HULL_REQUIRE_ROOT=1 HULL_REQUIRE_ASSETS=1
 KUBERNETES_VERSION ?= 1.37.2
+# tests/cluster's upgrade test starts a cluster at this version and
+# upgrades it to KUBERNETES_VERSION.
+UPGRADE_FROM_VERSION ?= 1.36.3
 
 ## assets: the Kubernetes, etcd and container images the real-cluster tests run
 ## (built from the Go module proxy and Debian packages; cached).
 assets: host-deps build
 	./bin/hull assets build --kubernetes-version $(KUBERNETES_VERSION)
+	./bin/hull assets build --kubernetes-version $(UPGRADE_FROM_VERSION)
 
 unit: tools assets
 	$(TEST_ENV) $(GO) test -count=1 -timeout 40m ./...

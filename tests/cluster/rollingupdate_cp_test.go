@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,31 +21,6 @@ import (
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/tests/harness"
 )
-
-// TestRollingUpdateControlPlane rolls the three control-plane machines of
-// a real cluster one at a time while a client uses the API through the
-// load balancer.
-func TestRollingUpdateControlPlane(t *testing.T) {
-	harness.RequireRoot(t)
-	if testing.Short() {
-		t.Skip("slow: three control planes")
-	}
-	e := harness.NewEnv(t, hullBin)
-	const name = "ruha.cluster.example.com"
-	e.Must("image", "build", "--kubernetes-version", version)
-	e.Must("create", "cluster", name, "--kubernetes-version", version, "--network-cidr", "10.221.0.0/16",
-		"--control-plane-count", "3", "--zones", "local-a,local-b,local-c", "--node-count", "1")
-	e.Must("update", "cluster", name, "--yes")
-	e.Must("validate", "cluster", name, "--wait", "10m")
-	kcfg := filepath.Join(e.Dir, "kubeconfig")
-	e.Must("export", "kubeconfig", name, "--admin", "--kubeconfig", kcfg)
-	cl, err := e.Client(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	rollControlPlanes(t, e, cl, name, kcfg)
-}
 
 // rollControlPlanes replaces every control-plane machine of a 3 control-
 // plane cluster with `rolling-update --force` while a client lists pods
