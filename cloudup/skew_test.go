@@ -11,6 +11,7 @@ import (
 	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/pkg/apis/codec"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
 )
@@ -82,14 +83,45 @@ func TestUpdateHoldsNodeGroupsUntilControlPlaneUpgraded(t *testing.T) {
 	waitRunning(t, cl, name, 3)
 	before := lcs()
 
-	c, gen, err := reg.GetCluster(ctx, name)
-	if err != nil {
-		t.Fatal(err)
+	setVersion := func(v string) {
+		t.Helper()
+		c, gen, err := reg.GetCluster(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Spec.KubernetesVersion = v
+		if _, err := reg.PutCluster(ctx, c, state.MatchGeneration(gen)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	c.Spec.KubernetesVersion = "1.37.2"
-	if _, err := reg.PutCluster(ctx, c, state.MatchGeneration(gen)); err != nil {
-		t.Fatal(err)
+	// refused checks that update, dry run and --yes alike, refuses naming
+	// the rule, and changes neither launch configs nor the version record.
+	refused := func(rule string) {
+		t.Helper()
+		lcBefore := lcs()
+		rec, _, _ := store.Get(ctx, VersionRecordKey(name))
+		for _, yes := range []bool{false, true} {
+			var out bytes.Buffer
+			_, err := Update(ctx, reg, cl, name, UpdateOptions{Yes: yes, Out: &out})
+			if err == nil || !strings.Contains(err.Error(), "(rule "+rule+")") || !strings.Contains(err.Error(), "hull upgrade cluster") {
+				t.Errorf("update (yes=%v) = %v, want a refusal naming rule %s\n%s", yes, err, rule, out.String())
+			}
+		}
+		for g, lc := range lcs() {
+			if lcBefore[g] == nil || lc.ConfigVersion != lcBefore[g].ConfigVersion {
+				t.Errorf("a refused update changed the launch config of %s", g)
+			}
+		}
+		if recAfter, _, _ := store.Get(ctx, VersionRecordKey(name)); !bytes.Equal(rec, recAfter) {
+			t.Errorf("a refused update rewrote the version record:\n%s", recAfter)
+		}
 	}
+
+	// Skipping a minor is refused before anything runs it.
+	setVersion("1.38.0")
+	refused("apiservers-within-one-minor")
+
+	setVersion("1.37.2")
 	out := update()
 	if !strings.Contains(out, "Version skew: node group nodes-a stays at Kubernetes 1.36.3 (image hull-kubernetes-1.36.3) until every control-plane machine runs 1.37.2") {
 		t.Errorf("update did not say it holds nodes-a:\n%s", out)
@@ -103,6 +135,31 @@ func TestUpdateHoldsNodeGroupsUntilControlPlaneUpgraded(t *testing.T) {
 			before["nodes-a"].ConfigVersion, version(before["nodes-a"]), held["nodes-a"].ConfigVersion, version(held["nodes-a"]))
 	}
 
+	// The control-plane machine still runs 1.36.3, though its group's launch
+	// config says 1.37.2 now: the version record remembers, so a second
+	// jump is refused as well.
+	setVersion("1.38.0")
+	refused("apiservers-within-one-minor")
+	setVersion("1.37.2")
+
+	// A node group added meanwhile starts at the control plane's older
+	// version, with that version's image.
+	nodesB := &v1alpha1.InstanceGroup{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: v1alpha1.KindInstanceGroup},
+		Spec: v1alpha1.InstanceGroupSpec{Role: v1alpha1.RoleNode, MinSize: new(int32(1)), MaxSize: new(int32(1)), MachineType: "local.small", Subnets: []string{"zone-a"}}}
+	nodesB.Metadata.Name = "nodes-b"
+	nodesB.Metadata.Labels = map[string]string{v1alpha1.LabelCluster: name}
+	if _, err := reg.PutInstanceGroup(ctx, name, nodesB, state.MustNotExist()); err != nil {
+		t.Fatal(err)
+	}
+	out = update()
+	if !strings.Contains(out, "Version skew: node group nodes-b stays at Kubernetes 1.36.3 (image hull-kubernetes-1.36.3)") {
+		t.Errorf("update did not hold the new group nodes-b at 1.36.3:\n%s", out)
+	}
+	if lc := lcs()["nodes-b"]; lc == nil || version(lc) != "1.36.3" || lc.Image != "hull-kubernetes-1.36.3" {
+		t.Fatalf("new group nodes-b launch config: %+v, want 1.36.3 on hull-kubernetes-1.36.3", lc)
+	}
+	waitRunning(t, cl, name, 4)
+
 	// Replace the control-plane machine: it comes back from the 1.37.2 config.
 	insts, err := cl.ListInstances(ctx, name)
 	if err != nil {
@@ -115,15 +172,22 @@ func TestUpdateHoldsNodeGroupsUntilControlPlaneUpgraded(t *testing.T) {
 			}
 		}
 	}
-	waitRunning(t, cl, name, 3)
+	waitRunning(t, cl, name, 4)
 	out = update()
 	if strings.Contains(out, "Version skew") {
 		t.Errorf("nodes held although the control plane runs 1.37.2:\n%s", out)
 	}
 	after := lcs()
-	if got := version(after["nodes-a"]); got != "1.37.2" || after["nodes-a"].Image != "hull-kubernetes-1.37.2" {
-		t.Errorf("nodes-a after the control plane was upgraded: version %s image %s, want 1.37.2", got, after["nodes-a"].Image)
+	for _, g := range []string{"nodes-a", "nodes-b"} {
+		if got := version(after[g]); got != "1.37.2" || after[g].Image != "hull-kubernetes-1.37.2" {
+			t.Errorf("%s after the control plane was upgraded: version %s image %s, want 1.37.2", g, got, after[g].Image)
+		}
 	}
+
+	// A downgrade would put API servers behind the kubelets that run 1.36.3
+	// and 1.37.2 now.
+	setVersion("1.36.3")
+	refused("not-newer-than-apiserver")
 }
 
 // waitRunning waits until the cluster runs n machines, all Running.

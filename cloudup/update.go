@@ -46,9 +46,16 @@ func update(ctx context.Context, reg *registry.Registry, provider cloud.Provider
 	if err != nil {
 		return nil, err
 	}
-	holds, err := HoldNodeGroups(ctx, provider, reg.Store(), c, igs)
+	running, err := readRunningVersions(ctx, provider, reg.Store(), name)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: version skew: %w", name, err)
+	}
+	holds, err := running.holds(c, igs)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: version skew: %w", name, err)
+	}
+	if err := running.checkSkew(c, igs, holds); err != nil {
+		return nil, err
 	}
 	m, err := BuildModelWithHolds(c, igs, provider, reg.Store(), holds)
 	if err != nil {
@@ -93,6 +100,9 @@ func update(ctx context.Context, reg *registry.Registry, provider cloud.Provider
 		}
 	}
 	if err := reg.PutCompleted(ctx, c, igs); err != nil {
+		return plan, err
+	}
+	if err := running.recordRunning(ctx, reg.Store(), c, igs, holds); err != nil {
 		return plan, err
 	}
 	if err := graph.Apply(ctx, m.Tasks, plan, o.Prune, gopts); err != nil {

@@ -217,7 +217,7 @@ func completeInstanceGroup(c *v1alpha1.Cluster, ig *v1alpha1.InstanceGroup) erro
 		}
 	}
 	if s.Image == "" {
-		if s.Image, err = defaultImage(c.Spec.CloudProvider, c.Spec.KubernetesVersion); err != nil {
+		if s.Image, err = DefaultImage(c.Spec.CloudProvider, c.Spec.KubernetesVersion); err != nil {
 			return err
 		}
 	}
@@ -280,9 +280,9 @@ func defaultMachineType(cloud string, role v1alpha1.InstanceGroupRole) (string, 
 	return "", unsupportedCloud(cloud)
 }
 
-// defaultImage names the image holding the cluster's Kubernetes version. A
+// DefaultImage names the image holding a Kubernetes version on a cloud. A
 // leading "v" is dropped so v1.37.2 and 1.37.2 share one image.
-func defaultImage(cloud, kubernetesVersion string) (string, error) {
+func DefaultImage(cloud, kubernetesVersion string) (string, error) {
 	if kubernetesVersion == "" {
 		return "", errors.New("spec.image: cannot choose an image: the cluster has no kubernetesVersion")
 	}
