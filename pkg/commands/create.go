@@ -48,9 +48,10 @@ Cluster and InstanceGroup documents of a YAML file (hull create -f FILE).`,
 
 type createClusterOptions struct {
 	newcluster.Options
-	zones  string
-	dryRun bool
-	output string
+	zones        string
+	sshPublicKey string // --ssh-public-key FILE
+	dryRun       bool
+	output       string
 }
 
 func newCreateClusterCommand(o *rootOptions) *cobra.Command {
@@ -64,6 +65,7 @@ certificate authorities, and write them to the state store.
 Nothing changes in the cloud until 'hull update cluster NAME --yes'.`,
 		Example: `  hull create cluster demo.example.com
   hull create cluster prod.example.com --cloud aws --zones us-east-1a,us-east-1b,us-east-1c --control-plane-count 3
+  hull create cluster prod.example.com --cloud aws --zones eu-west-1a --dns-zone example.com --ssh-public-key ~/.ssh/id_ed25519.pub
   hull create cluster demo.example.com --dry-run -o yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -87,6 +89,9 @@ Nothing changes in the cloud until 'hull update cluster NAME --yes'.`,
 	f.StringVar(&co.NodeSize, "node-size", "", "machine type of the workers")
 	f.StringVar(&co.ControlPlaneSize, "control-plane-size", "", "machine type of the control plane")
 	f.StringVar(&co.Channel, "channel", "", "release channel (default stable)")
+	f.StringVar(&co.DNSZone, "dns-zone", "", "aws: Route 53 hosted zone (id or name) for the record api.NAME -> API load balancer; without it machines and kubeconfigs use the load balancer's own DNS name")
+	f.StringVar(&co.sshPublicKey, "ssh-public-key", "", "aws: OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub) imported as the cluster's EC2 key pair")
+	f.StringVar(&co.SSHKeyName, "ssh-key-name", "", "aws: existing EC2 key pair machines accept for SSH")
 	f.BoolVar(&co.dryRun, "dry-run", false, "print the objects instead of writing them")
 	f.StringVarP(&co.output, "output", "o", "yaml", "output format with --dry-run: yaml or json")
 	return cmd
@@ -95,6 +100,16 @@ Nothing changes in the cloud until 'hull update cluster NAME --yes'.`,
 func (o *rootOptions) createCluster(ctx context.Context, co *createClusterOptions) error {
 	if co.zones != "" {
 		co.Zones = strings.Split(co.zones, ",")
+	}
+	if co.sshPublicKey != "" {
+		key, err := os.ReadFile(co.sshPublicKey)
+		if err != nil {
+			return usagef("--ssh-public-key: %v", err)
+		}
+		if err := validation.CheckSSHPublicKey(string(key)); err != nil {
+			return usagef("--ssh-public-key %s: %v", co.sshPublicKey, err)
+		}
+		co.SSHPublicKey = string(key)
 	}
 	c, igs, err := newcluster.Build(co.Options)
 	if err != nil {

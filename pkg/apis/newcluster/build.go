@@ -2,6 +2,7 @@ package newcluster
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
@@ -81,6 +82,9 @@ func buildCluster(o Options, controlPlane []*v1alpha1.InstanceGroup) *v1alpha1.C
 				etcdCluster(etcdMain, controlPlane),
 				etcdCluster(etcdEvents, controlPlane),
 			},
+			DNSZone:      o.DNSZone,
+			SSHKeyName:   o.SSHKeyName,
+			SSHPublicKey: strings.TrimSpace(o.SSHPublicKey),
 		},
 	}
 	if o.Bastion {

@@ -30,7 +30,8 @@ var goldenCases = []struct {
 		opts: Options{
 			Name: "three.example.com", Cloud: "aws", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
 			ControlPlaneCount: 3, NodeCount: 4, KubernetesVersion: "1.37.2", Channel: "stable",
-			ControlPlaneSize: "m6i.large", NodeSize: "m6i.xlarge",
+			ControlPlaneSize: "m6i.large", NodeSize: "m6i.xlarge", DNSZone: "example.com",
+			SSHPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPfhxTYmkoN5UO1bZmd7aRZRDbIiYMq//KMX2wGDj82V ops@example.com\n",
 		},
 	},
 	{
@@ -38,7 +39,7 @@ var goldenCases = []struct {
 		opts: Options{
 			Name: "private.example.com", Cloud: "aws", Zones: []string{"eu-west-1a", "eu-west-1b", "eu-west-1c"},
 			ControlPlaneCount: 3, NodeCount: 2, KubernetesVersion: "1.37.2", Channel: "stable",
-			Topology: "private", Bastion: true, NetworkCIDR: "10.20.0.0/16",
+			Topology: "private", Bastion: true, NetworkCIDR: "10.20.0.0/16", SSHKeyName: "ops",
 		},
 	},
 	{
@@ -179,7 +180,7 @@ func TestBuildNames(t *testing.T) {
 		{[]string{"zone-1", "zone-b"}, 1, []string{"control-plane-zone-1", "nodes-zone-1", "nodes-zone-b"}},
 	}
 	for _, tt := range tests {
-		_, igs, err := Build(Options{Name: "n.example.com", Cloud: "aws", Zones: tt.zones, ControlPlaneCount: tt.controlPlane, KubernetesVersion: "1.37.2"})
+		_, igs, err := Build(Options{Name: "n.example.com", Cloud: "local", Zones: tt.zones, ControlPlaneCount: tt.controlPlane, KubernetesVersion: "1.37.2"})
 		if err != nil {
 			t.Fatalf("Build(%v, %d): %v", tt.zones, tt.controlPlane, err)
 		}
@@ -217,6 +218,11 @@ func TestBuildInvalidOptions(t *testing.T) {
 		{"bastion in public topology", func(o *Options) { o.Bastion = true }, "--bastion requires --topology private"},
 		{"bastion in explicit public topology", func(o *Options) { o.Bastion = true; o.Topology = "public" }, "--bastion requires --topology private"},
 		{"bad network cidr", func(o *Options) { o.NetworkCIDR = "10.0.0.0" }, "--network-cidr: "},
+		{"zone of another cloud", func(o *Options) { o.Zones = []string{"local-a"} }, `--zones: "local-a" is not an AWS zone`},
+		{"zones in two regions", func(o *Options) { o.Zones = []string{"us-east-1a", "us-west-2b"} }, "--zones: us-west-2b is in region us-west-2, us-east-1a in us-east-1"},
+		{"dns zone on the local cloud", func(o *Options) { o.Cloud, o.Zones, o.DNSZone = "local", nil, "example.com" }, "--dns-zone only applies with --cloud aws"},
+		{"ssh key on the local cloud", func(o *Options) { o.Cloud, o.Zones, o.SSHPublicKey = "local", nil, "ssh-ed25519 AAAA" }, "--ssh-public-key only applies with --cloud aws"},
+		{"two ssh keys", func(o *Options) { o.SSHKeyName, o.SSHPublicKey = "ops", "ssh-ed25519 AAAA" }, "--ssh-key-name and --ssh-public-key exclude each other"},
 		{"network cidr with host bits", func(o *Options) { o.NetworkCIDR = "10.0.0.1/16" }, "--network-cidr 10.0.0.1/16 has host bits set; did you mean 10.0.0.0/16?"},
 	}
 	for _, tt := range tests {

@@ -40,6 +40,12 @@ type Options struct {
 	NodeSize, ControlPlaneSize string
 	// Channel is --channel. Empty leaves it to completion.
 	Channel string
+	// DNSZone is --dns-zone: the Route 53 hosted zone (id or name) of the
+	// API's alias record. aws only.
+	DNSZone string
+	// SSHKeyName is --ssh-key-name, an existing EC2 key pair; SSHPublicKey
+	// is the content of the --ssh-public-key file. aws only, one of them.
+	SSHKeyName, SSHPublicKey string
 }
 
 // Flag defaults. Completion owns every other default; these only shape what
@@ -100,6 +106,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("--bastion requires --topology %s", v1alpha1.TopologyPrivate)
 	}
 
+	if err := o.checkCloudFlags(); err != nil {
+		return o, err
+	}
+
 	if o.NetworkCIDR != "" {
 		p, err := netip.ParsePrefix(o.NetworkCIDR)
 		if err != nil {
@@ -134,5 +144,33 @@ func checkZones(cloud string, zones []string) ([]string, error) {
 		}
 		seen[z] = true
 	}
+	if cloud == v1alpha1.CloudAWS {
+		first, _ := v1alpha1.AWSRegionOfZone(zones[0])
+		for _, z := range zones {
+			region, ok := v1alpha1.AWSRegionOfZone(z)
+			if !ok {
+				return nil, fmt.Errorf("--zones: %q is not an AWS zone such as us-east-1a", z)
+			}
+			if region != first {
+				return nil, fmt.Errorf("--zones: %s is in region %s, %s in %s; a cluster's zones share one region", z, region, zones[0], first)
+			}
+		}
+	}
 	return zones, nil
+}
+
+// checkCloudFlags refuses the aws-only flags on another cloud and the two
+// SSH key flags together. The values themselves are checked with the spec.
+func (o Options) checkCloudFlags() error {
+	if o.Cloud != v1alpha1.CloudAWS {
+		for _, f := range []struct{ flag, value string }{{"--dns-zone", o.DNSZone}, {"--ssh-key-name", o.SSHKeyName}, {"--ssh-public-key", o.SSHPublicKey}} {
+			if f.value != "" {
+				return fmt.Errorf("%s only applies with --cloud %s", f.flag, v1alpha1.CloudAWS)
+			}
+		}
+	}
+	if o.SSHKeyName != "" && o.SSHPublicKey != "" {
+		return fmt.Errorf("--ssh-key-name and --ssh-public-key exclude each other: name an existing key pair or import a key")
+	}
+	return nil
 }

@@ -105,6 +105,21 @@ type ClusterSpec struct {
 	// (bastion or nodes) and the API load balancer.
 	SSHAccess           []string `json:"sshAccess,omitempty"`
 	KubernetesAPIAccess []string `json:"kubernetesAPIAccess,omitempty"`
+
+	// DNSZone is the Route 53 hosted zone, by id (Z0123456789ABCDEFGHIJ) or
+	// by name (example.com), that holds an alias record from
+	// spec.api.publicName to the API load balancer; machines and
+	// kubeconfigs then reach the API at that name. Without it hull makes
+	// no DNS record: they reach the API at the load balancer's own DNS
+	// name, which the apiserver certificate carries. aws only.
+	DNSZone string `json:"dnsZone,omitempty"`
+	// SSHKeyName is an existing EC2 key pair that machines accept for SSH
+	// (aws only).
+	SSHKeyName string `json:"sshKeyName,omitempty"`
+	// SSHPublicKey is an OpenSSH public key ("ssh-ed25519 AAAA... comment")
+	// that hull imports as the EC2 key pair of the cluster (aws only);
+	// `hull create cluster --ssh-public-key FILE` sets it.
+	SSHPublicKey string `json:"sshPublicKey,omitempty"`
 }
 
 // NetworkingSpec describes the cluster network and its subnets.
