@@ -198,6 +198,16 @@ func TestBadChannelsNameLineAndField(t *testing.T) {
 			want: []FieldError{{16, "spec.kubernetesVersions[1].recommendedVersion", `"1.36.x" is not a semantic version`}},
 		},
 		{
+			name: "wrong type names the line and the list index",
+			data: strings.Replace(good, "recommendedVersion: 1.36.3", "recommendedVersion: [1]", 1),
+			want: []FieldError{{16, "spec.kubernetesVersions[1].recommendedVersion", "wrong type: got array, want string"}},
+		},
+		{
+			name: "wrong type of a nested list item",
+			data: strings.Replace(good, "      architecture: amd64\n", "      architecture: {a: b}\n", 1),
+			want: []FieldError{{13, "spec.kubernetesVersions[0].images[0].architecture", "wrong type: got object, want string"}},
+		},
+		{
 			name: "unknown field",
 			data: strings.Replace(good, "    requiredVersion: 1.36.0\n", "    requiredVersion: 1.36.0\n    etcd: 3.6.16\n", 1),
 			want: []FieldError{{18, "spec.kubernetesVersions[1].etcd", "unknown field"}},

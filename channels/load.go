@@ -121,14 +121,18 @@ func Parse(source string, data []byte) (*Channel, error) {
 	}
 	c := &Channel{source: source}
 	strict, err := sjson.UnmarshalStrict(j, c)
-	if err != nil {
-		return nil, fmt.Errorf("channel %s: %s", source, strings.TrimPrefix(err.Error(), "json: "))
-	}
 	var errs []*FieldError
+	if err != nil {
+		fe := typeFieldError(j, err)
+		if fe == nil {
+			return nil, fmt.Errorf("channel %s: %s", source, strings.TrimPrefix(err.Error(), "json: "))
+		}
+		errs = append(errs, fe)
+	}
 	for _, se := range strict {
 		errs = append(errs, strictFieldError(se))
 	}
-	if len(errs) == 0 {
+	if len(errs) == 0 && err == nil {
 		errs = validate(c)
 	}
 	if len(errs) > 0 {

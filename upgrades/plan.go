@@ -129,6 +129,21 @@ func check(current string, cur *version.Version, ch *channels.Channel, to, reaso
 	return step, nil
 }
 
+// CheckClusterEtcd checks the step against the etcd version a cluster runs,
+// which its spec may pin away from the channel's: the target's etcd must be
+// that version or at most one minor newer. It records the version as the
+// step's EtcdFrom.
+func (s *Step) CheckClusterEtcd(clusterEtcd string) error {
+	if clusterEtcd == "" || s.EtcdTo == "" {
+		return nil
+	}
+	s.EtcdFrom = strings.TrimPrefix(clusterEtcd, "v")
+	if err := checkEtcd(s.EtcdFrom, s.EtcdTo); err != nil {
+		return &RefusedError{Rule: RuleEtcdOneMinor, From: s.From, To: s.To, Reason: err.Error()}
+	}
+	return nil
+}
+
 // checkEtcd allows etcd to stay, or to move forward by at most one minor.
 func checkEtcd(from, to string) error {
 	f, err := version.ParseSemantic(from)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,6 +105,8 @@ type clusterUpgrade struct {
 	step    *upgrades.Step // nil when the version stays
 	rows    [][]string     // ITEM PROPERTY OLD NEW
 	notes   []string
+	// newChannel is the channel the upgrade moves the cluster to, if any.
+	newChannel string
 
 	cluster *v1alpha1.Cluster // the new user spec
 	gen     state.Generation  // of the cluster as read
@@ -133,7 +136,7 @@ func (o *rootOptions) upgradeCluster(ctx context.Context, name string, opts upgr
 		return err
 	}
 	if !opts.yes {
-		o.printPathHint(up)
+		o.printPath(up, up.newChannel)
 		fmt.Fprintln(o.out, "\nMust specify --yes to perform upgrade")
 		return nil
 	}
@@ -217,10 +220,14 @@ func planClusterUpgrade(ctx context.Context, reg *registry.Registry, name string
 	if step != nil {
 		nc.Spec.KubernetesVersion = step.To
 		up.rows = append(up.rows, []string{"Cluster", "KubernetesVersion", c.Spec.KubernetesVersion, step.To})
+		if err := up.planEtcd(c); err != nil {
+			return nil, err
+		}
 	}
 	oldChannel := orDefault(c.Spec.Channel, completion.DefaultChannel)
 	if opts.channel != "" && opts.channel != oldChannel {
 		nc.Spec.Channel = opts.channel
+		up.newChannel = opts.channel
 		up.rows = append(up.rows, []string{"Cluster", "Channel", oldChannel, opts.channel})
 	}
 	if step == nil {
@@ -234,6 +241,24 @@ func planClusterUpgrade(ctx context.Context, reg *registry.Registry, name string
 		return nil, err
 	}
 	return up, nil
+}
+
+// planEtcd checks the step against the etcd version each etcd cluster runs
+// (its spec's, else hull's default) and moves those the target's channel
+// entry runs at another version, a row each.
+func (u *clusterUpgrade) planEtcd(c *v1alpha1.Cluster) error {
+	u.cluster.Spec.EtcdClusters = slices.Clone(c.Spec.EtcdClusters)
+	for i, e := range c.Spec.EtcdClusters {
+		running := orDefault(e.Version, completion.DefaultEtcdVersion)
+		if err := u.step.CheckClusterEtcd(running); err != nil {
+			return fmt.Errorf("etcd cluster %s (spec.etcdClusters[%d].version %s): %w", e.Name, i, running, err)
+		}
+		if u.step.EtcdTo != "" && u.step.EtcdTo != strings.TrimPrefix(running, "v") {
+			u.cluster.Spec.EtcdClusters[i].Version = u.step.EtcdTo
+			u.rows = append(u.rows, []string{"Cluster", "EtcdClusters/" + e.Name + "/Version", running, u.step.EtcdTo})
+		}
+	}
+	return nil
 }
 
 // planImages adds a row per instance group whose image changes with the
@@ -356,21 +381,36 @@ func (o *rootOptions) printUpgrade(up *clusterUpgrade) error {
 	return nil
 }
 
-// printPathHint tells the user when this step is not the last.
-func (o *rootOptions) printPathHint(up *clusterUpgrade) {
+// printPath shows, after a dry run's table, every step from the cluster's
+// version to the channel's latest, each with the commands that take it.
+func (o *rootOptions) printPath(up *clusterUpgrade, channelFlag string) {
 	if up.step == nil {
 		return
 	}
 	rest, err := upgrades.Path(up.step.To, up.channel)
-	if len(rest) > 0 {
-		versions := []string{up.step.From, up.step.To}
-		for _, s := range rest {
-			versions = append(versions, s.To)
-		}
-		fmt.Fprintf(o.out, "Path to the latest of channel %s: %s (see 'hull upgrade plan %s')\n", up.channel.Name(), strings.Join(versions, " -> "), up.name)
+	steps := append([]upgrades.Step{*up.step}, rest...)
+	versions := []string{up.step.From}
+	for _, s := range steps {
+		versions = append(versions, s.To)
 	}
+	fmt.Fprintf(o.out, "\nPath to the latest of channel %s: %s\n", up.channel.Name(), strings.Join(versions, " -> "))
+	o.printSteps(up.name, steps, channelFlag)
 	if err != nil {
-		fmt.Fprintf(o.out, "After this step the path is blocked: %v\n", err)
+		fmt.Fprintf(o.out, "After step %d the path is blocked: %v\n", len(steps), err)
+	}
+}
+
+// printSteps prints each upgrade step and its three commands.
+func (o *rootOptions) printSteps(name string, steps []upgrades.Step, channelFlag string) {
+	for i, s := range steps {
+		fmt.Fprintf(o.out, "\nStep %d: Kubernetes %s -> %s (%s), etcd %s\n", i+1, s.From, s.To, s.Reason, etcdChange(&s))
+		upgrade := fmt.Sprintf("hull upgrade cluster %s --kubernetes-version %s", name, s.To)
+		if i == 0 && channelFlag != "" {
+			upgrade += " --channel " + channelFlag
+		}
+		fmt.Fprintf(o.out, "  %s --yes\n", upgrade)
+		fmt.Fprintf(o.out, "  hull update cluster %s --yes\n", name)
+		fmt.Fprintf(o.out, "  hull rolling-update cluster %s --yes\n", name)
 	}
 }
 
@@ -394,20 +434,20 @@ func (o *rootOptions) upgradePlan(ctx context.Context, name, channel string) err
 		return nil
 	}
 	fmt.Fprintf(o.out, "Cluster %s runs Kubernetes %s; channel %s recommends %s.\n", name, current, ch.Name(), ch.Latest())
-	for i, s := range steps {
-		fmt.Fprintf(o.out, "\nStep %d: Kubernetes %s -> %s (%s), etcd %s\n", i+1, s.From, s.To, s.Reason, etcdChange(&s))
-		upgrade := fmt.Sprintf("hull upgrade cluster %s --kubernetes-version %s", name, s.To)
-		if i == 0 && channel != "" && channel != orDefault(c.Spec.Channel, completion.DefaultChannel) {
-			upgrade += " --channel " + channel
-		}
-		fmt.Fprintf(o.out, "  %s --yes\n", upgrade)
-		fmt.Fprintf(o.out, "  hull update cluster %s --yes\n", name)
-		fmt.Fprintf(o.out, "  hull rolling-update cluster %s --yes\n", name)
-	}
+	o.printSteps(name, steps, changedChannel(channel, c))
 	if pathErr != nil {
 		return fmt.Errorf("the upgrade path stops after %d step(s): %w", len(steps), pathErr)
 	}
 	return nil
+}
+
+// changedChannel is the --channel flag when it moves the cluster to
+// another channel, else "".
+func changedChannel(flag string, c *v1alpha1.Cluster) string {
+	if flag != "" && flag != orDefault(c.Spec.Channel, completion.DefaultChannel) {
+		return flag
+	}
+	return ""
 }
 
 func etcdChange(s *upgrades.Step) string {

@@ -124,7 +124,18 @@ InstanceGroup/nodes-a           Image               hull-kubernetes-1.36.1   hul
 
 Kubernetes 1.36.1 -> 1.36.3 (latest recommended patch of 1.36), etcd 3.6.16 (unchanged)
 InstanceGroup/pinned pins image "my-own-image", which is not the image of Kubernetes 1.36.1; it is left as is.
-Path to the latest of channel stable: 1.36.1 -> 1.36.3 -> 1.37.2 (see 'hull upgrade plan demo.example.com')
+
+Path to the latest of channel stable: 1.36.1 -> 1.36.3 -> 1.37.2
+
+Step 1: Kubernetes 1.36.1 -> 1.36.3 (latest recommended patch of 1.36), etcd 3.6.16 (unchanged)
+  hull upgrade cluster demo.example.com --kubernetes-version 1.36.3 --yes
+  hull update cluster demo.example.com --yes
+  hull rolling-update cluster demo.example.com --yes
+
+Step 2: Kubernetes 1.36.3 -> 1.37.2 (next minor: recommended version of 1.37), etcd 3.6.16 (unchanged)
+  hull upgrade cluster demo.example.com --kubernetes-version 1.37.2 --yes
+  hull update cluster demo.example.com --yes
+  hull rolling-update cluster demo.example.com --yes
 
 Must specify --yes to perform upgrade
 `
@@ -330,5 +341,70 @@ Step 3: Kubernetes 1.36.3 -> 1.37.2 (next minor: recommended version of 1.37), e
 	}
 	if diff := cmp.Diff(before, e.storeSnapshot()); diff != "" {
 		t.Errorf("plan changed the state store (-before +after):\n%s", diff)
+	}
+}
+
+// TestUpgradeClusterEtcdVersion: the etcd version a cluster runs (its spec's,
+// else hull's default) is checked against the target's, and moved with the
+// Kubernetes version when the channel runs the target at another etcd.
+func TestUpgradeClusterEtcdVersion(t *testing.T) {
+	stable, err := os.ReadFile("../../channels/stable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A channel whose 1.36 runs the next etcd minor.
+	i := strings.Index(string(stable), `range: ">=1.36.0 <1.37.0"`)
+	j := i + strings.Index(string(stable)[i:], "etcdVersion: 3.6.16")
+	if i < 0 || j < i {
+		t.Fatal("channels/stable no longer has the 1.36 entry this test edits")
+	}
+	next := string(stable[:j]) + "etcdVersion: 3.7.0" + string(stable[j+len("etcdVersion: 3.6.16"):])
+
+	t.Run("moves with the channel", func(t *testing.T) {
+		e := newEnv(t)
+		createUpgradeCluster(t, e, "1.35.4")
+		ch := "file://" + writeFile(t, e.dir, "next-etcd", next)
+		r := e.upgrade("cluster", upgradeCluster, "--channel", ch)
+		for _, w := range []string{
+			"Cluster                         EtcdClusters/main/Version     3.6.16                   3.7.0\n",
+			"Cluster                         EtcdClusters/events/Version   3.6.16                   3.7.0\n",
+			"etcd 3.6.16 -> 3.7.0\n",
+		} {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("stdout lacks %q:\n%s\nstderr:\n%s", w, r.stdout, r.stderr)
+			}
+		}
+		if r := e.upgrade("cluster", upgradeCluster, "--channel", ch, "--yes", "--skip-backup", "--cloudonly"); r.code != 0 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+		var c v1alpha1.Cluster
+		decodeJSON(t, e.must("get", "clusters", upgradeCluster, "-o", "json"), &c)
+		for _, ec := range c.Spec.EtcdClusters {
+			if ec.Version != "3.7.0" {
+				t.Errorf("etcd cluster %s at %q after the upgrade, want 3.7.0", ec.Name, ec.Version)
+			}
+		}
+	})
+
+	for _, tc := range []struct{ pinned, want string }{
+		{"3.4.30", "etcd may move forward by at most one minor per upgrade"},
+		{"3.7.1", "etcd cannot be downgraded"},
+	} {
+		t.Run("refuses etcd "+tc.pinned, func(t *testing.T) {
+			e := newEnv(t)
+			y := strings.Replace(sampleYAML(t), "kubernetesVersion: 1.37.2", "kubernetesVersion: 1.36.3", 1)
+			y = strings.Replace(y, "  - name: main\n", "  - name: main\n    version: "+tc.pinned+"\n", 1)
+			e.must("create", "-f", writeFile(t, e.dir, "c.yaml", y))
+			before := e.storeSnapshot()
+			r := e.upgrade("cluster", upgradeCluster, "--yes", "--skip-backup", "--cloudonly")
+			for _, w := range []string{"spec.etcdClusters[0].version " + tc.pinned, "rule etcd-one-minor", tc.want} {
+				if r.code != 1 || !strings.Contains(r.stderr, w) {
+					t.Errorf("exit %d, stderr lacks %q:\n%s", r.code, w, r.stderr)
+				}
+			}
+			if diff := cmp.Diff(before, e.storeSnapshot()); diff != "" {
+				t.Errorf("a refused upgrade changed the state store (-before +after):\n%s", diff)
+			}
+		})
 	}
 }
