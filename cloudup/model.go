@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 
@@ -77,6 +78,21 @@ func BuildModel(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider clo
 // BuildModelWithHolds is BuildModel with some node groups held at an older
 // Kubernetes version (see HoldNodeGroups).
 func BuildModelWithHolds(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider cloud.Provider, store *state.Store, holds []NodeGroupHold) (*Model, error) {
+	return BuildModelWith(c, igs, provider, store, ModelOptions{Holds: holds})
+}
+
+// ModelOptions is what BuildModelWith needs beyond the completed spec.
+type ModelOptions struct {
+	// Holds keeps node groups at an older Kubernetes version.
+	Holds []NodeGroupHold
+	// APIHost is the name machines reach the API at when the cloud names
+	// it (see UsesLoadBalancerName); empty means spec.api.publicName.
+	APIHost string
+}
+
+// BuildModelWith is BuildModel with options.
+func BuildModelWith(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider cloud.Provider, store *state.Store, o ModelOptions) (*Model, error) {
+	holds := o.Holds
 	name := c.Metadata.Name
 	f := &finder{provider: provider, cluster: name}
 	m := &Model{Groups: map[string]*cloud.InstanceGroup{}, LaunchConfigs: map[string]*cloud.LaunchConfig{}, NodeupConfigs: map[string]NodeupConfig{}}
@@ -92,7 +108,7 @@ func BuildModelWithHolds(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, pro
 		m.Tasks = append(m.Tasks, &subnetTask{f: f, net: net, subnet: s})
 	}
 
-	endpoint, err := apiEndpoint(c)
+	endpoint, err := apiEndpoint(c, o.APIHost)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +157,9 @@ func BuildModelWithHolds(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, pro
 		m.Tasks = append(m.Tasks, &instanceGroupTask{f: f, group: g})
 	}
 	m.Tasks = append(m.Tasks, &loadBalancerTask{f: f, lb: lb, subnets: subnetNames})
+	if dns, ok := provider.(cloud.DNS); ok && c.Spec.DNSZone != "" {
+		m.Tasks = append(m.Tasks, &dnsRecordTask{dns: dns, rec: &cloud.DNSRecord{Cluster: name, Name: c.Spec.API.PublicName, LoadBalancer: lb.Name}})
+	}
 	return m, nil
 }
 
@@ -295,6 +314,8 @@ func apiServerNames(c *v1alpha1.Cluster, endpoint string) []string {
 	names := []string{c.Spec.API.PublicName}
 	if ap, err := netip.ParseAddrPort(endpoint); err == nil {
 		names = append(names, ap.Addr().String())
+	} else if host, _, err := net.SplitHostPort(endpoint); err == nil && host != c.Spec.API.PublicName {
+		names = append(names, host) // the load balancer's own name (UsesLoadBalancerName)
 	}
 	names = append(names, c.Spec.API.AdditionalSANs...)
 	return names
@@ -327,9 +348,15 @@ func nthAddress(cidr string, n int) (string, error) {
 // balancer listens on the gateway address of the first subnet, which is
 // known from the spec alone; that keeps nodeup configs (and so config
 // versions) stable between a dry run and the apply that creates the LB.
-func apiEndpoint(c *v1alpha1.Cluster) (string, error) {
+func apiEndpoint(c *v1alpha1.Cluster, apiHost string) (string, error) {
 	if c.Spec.CloudProvider != v1alpha1.CloudLocal {
-		return fmt.Sprintf("%s:%d", c.Spec.API.PublicName, APIPort), nil
+		if apiHost == "" {
+			if UsesLoadBalancerName(c) {
+				return "", fmt.Errorf("cluster %s: the API load balancer's DNS name is needed (no spec.dnsZone)", c.Metadata.Name)
+			}
+			apiHost = c.Spec.API.PublicName
+		}
+		return net.JoinHostPort(apiHost, fmt.Sprint(APIPort)), nil
 	}
 	if len(c.Spec.Networking.Subnets) == 0 {
 		return "", fmt.Errorf("cluster %s has no subnets", c.Metadata.Name)

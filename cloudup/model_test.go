@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
@@ -16,7 +18,7 @@ import (
 func awsModel(t *testing.T) (*v1alpha1.Cluster, *Model, *state.Store) {
 	t.Helper()
 	c, igs, err := newcluster.Build(newcluster.Options{Name: "model.example.com", Cloud: v1alpha1.CloudAWS, KubernetesVersion: "1.37.2",
-		Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true})
+		Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true, DNSZone: "example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +85,42 @@ func TestNodeupConfigsMatchUserData(t *testing.T) {
 		}
 		if _, err := nodeup.VerifyConfig(ud, data); err != nil {
 			t.Errorf("%s: stored config does not verify against the user-data: %v", group, err)
+		}
+	}
+}
+
+// TestAPIEndpointOfLoadBalancer: without a DNS zone an AWS model needs the
+// load balancer's name, and then every machine reaches the API there and
+// the apiserver certificate carries it besides the public name.
+func TestAPIEndpointOfLoadBalancer(t *testing.T) {
+	c, igs, err := newcluster.Build(newcluster.Options{Name: "lb.example.com", Cloud: v1alpha1.CloudAWS, KubernetesVersion: "1.37.2",
+		Zones: []string{"us-east-1a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, igs, err = completion.Complete(c, igs, completion.Options{ConfigBase: "mem://model/lb.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(context.Background(), "mem://model-lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := BuildModel(c, igs, nil, store); err == nil || !strings.Contains(err.Error(), "no spec.dnsZone") {
+		t.Errorf("model without the load balancer's name: %v", err)
+	}
+	const host = "api-lb-example-com-0123abcd.elb.us-east-1.amazonaws.com"
+	m, err := BuildModelWith(c, igs, nil, store, ModelOptions{APIHost: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for group, nc := range m.NodeupConfigs {
+		var cfg nodeup.Config
+		if err := yaml.Unmarshal(nc.Data, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.APIServer != host+":443" || !slices.Contains(cfg.APIServerNames, host) || !slices.Contains(cfg.APIServerNames, "api.lb.example.com") {
+			t.Errorf("%s: API at %s, names %v", group, cfg.APIServer, cfg.APIServerNames)
 		}
 	}
 }

@@ -281,3 +281,35 @@ type deletion struct {
 func (d *deletion) Key() string                      { return d.key }
 func (d *deletion) Dependencies() []string           { return d.deps }
 func (d *deletion) Delete(ctx context.Context) error { return d.del(ctx) }
+
+// dnsRecordTask points the API name at the API load balancer in the
+// spec's DNS zone.
+type dnsRecordTask struct {
+	dns cloud.DNS
+	rec *cloud.DNSRecord
+}
+
+func (t *dnsRecordTask) Key() string { return "DNSRecord/" + t.rec.Name }
+func (t *dnsRecordTask) Dependencies() []string {
+	return []string{"LoadBalancer/" + t.rec.LoadBalancer}
+}
+func (t *dnsRecordTask) Immutable() []string { return nil }
+func (t *dnsRecordTask) Expected() graph.Fields {
+	return graph.Fields{"target": "LoadBalancer/" + t.rec.LoadBalancer}
+}
+
+func (t *dnsRecordTask) Find(ctx context.Context) (graph.Fields, error) {
+	r, err := t.dns.FindDNSRecord(ctx, t.rec.Cluster, t.rec.Name)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	target := r.LoadBalancer
+	if !strings.HasPrefix(target, "elsewhere") {
+		target = "LoadBalancer/" + target
+	}
+	return graph.Fields{"target": target}, nil
+}
+
+func (t *dnsRecordTask) Apply(ctx context.Context, _ *graph.Change) error {
+	return t.dns.EnsureDNSRecord(ctx, t.rec)
+}

@@ -33,6 +33,9 @@ func UpdateTerraform(ctx context.Context, reg *registry.Registry, name string, o
 		if c.Spec.CloudProvider != v1alpha1.CloudAWS {
 			return fmt.Errorf("cluster %s runs on cloud %q: Terraform output is written for aws clusters only", name, c.Spec.CloudProvider)
 		}
+		if UsesLoadBalancerName(c) {
+			return fmt.Errorf("cluster %s: %w; set it with `hull edit cluster %s`", name, terraform.ErrNeedsDNSZone, name)
+		}
 		// No provider: the Terraform model needs nothing from the cloud
 		// (AMIs are looked up by Terraform's aws_ami data source).
 		m, err := BuildModel(c, igs, nil, reg.Store())

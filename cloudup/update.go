@@ -57,7 +57,11 @@ func update(ctx context.Context, reg *registry.Registry, provider cloud.Provider
 	if err := running.checkSkew(c, igs, holds); err != nil {
 		return nil, err
 	}
-	m, err := BuildModelWithHolds(c, igs, provider, reg.Store(), holds)
+	apiHost, err := apiHostFor(ctx, reg, provider, c, igs, o)
+	if err != nil {
+		return nil, err
+	}
+	m, err := BuildModelWith(c, igs, provider, reg.Store(), ModelOptions{Holds: holds, APIHost: apiHost})
 	if err != nil {
 		return nil, err
 	}

@@ -79,25 +79,3 @@ func TestRepair(t *testing.T) {
 	}
 	e.delete()
 }
-
-// TestRoute53Alias: with a hosted zone the API name is an alias of the
-// load balancer, and delete removes it.
-func TestRoute53Alias(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "dns.example.com", Zones: []string{"us-east-1a"}}, awsemu.Options{})
-	zone := e.srv.AddHostedZone("example.com")
-	e.opts.HostedZoneID = zone
-	e.update(true)
-	recs := e.srv.Records(zone)
-	if len(recs) != 1 || !strings.HasPrefix(recs[0], "api.dns.example.com. A api-dns-example-com-") {
-		t.Errorf("records %v, want the API alias", recs)
-	}
-	e.srv.ResetRequests()
-	e.update(true)
-	if m := mutating(e.srv.Requests()); len(m) > 0 {
-		t.Errorf("second update made mutating calls: %v", m)
-	}
-	e.delete()
-	if recs := e.srv.Records(zone); len(recs) != 0 {
-		t.Errorf("records after delete: %v", recs)
-	}
-}

@@ -179,3 +179,43 @@ func mutating(reqs []awsemu.Request) []string {
 func itoa(n int32) string { return fmt.Sprint(n) }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// model is the model update builds: with the API load balancer's DNS name
+// when the cluster has no DNS zone.
+func (e *env) model() *cloudup.Model {
+	e.t.Helper()
+	p := e.provider()
+	var o cloudup.ModelOptions
+	if cloudup.UsesLoadBalancerName(e.cluster) {
+		host, err := p.LoadBalancerHost(context.Background(), e.name, cloudup.APILoadBalancerName)
+		if err != nil || host == "" {
+			e.t.Fatalf("API load balancer host %q: %v", host, err)
+		}
+		o.APIHost = host
+	}
+	m, err := cloudup.BuildModelWith(e.cluster, e.igs, p, e.reg.Store(), o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// editCluster changes the user's spec as `hull edit cluster` would and
+// completes it again.
+func (e *env) editCluster(edit func(s *v1alpha1.ClusterSpec)) {
+	e.t.Helper()
+	ctx := context.Background()
+	c, _, err := e.reg.GetCluster(ctx, e.name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	edit(&c.Spec)
+	if _, err := e.reg.PutCluster(ctx, c, state.Unconditional()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.complete()
+}
+
+func (e *env) setDNSZone(zone string) {
+	e.editCluster(func(s *v1alpha1.ClusterSpec) { s.DNSZone = zone })
+}

@@ -11,7 +11,6 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hullproject/hull/cloudup"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
 	"github.com/hullproject/hull/tests/awsemu/awsemu"
@@ -137,10 +136,7 @@ func checkSecurityGroups(t *testing.T, e *env, c *ec2.Client) {
 // the group boots with, and checks IMDSv2 and the instance profile.
 func checkUserData(t *testing.T, e *env, c *ec2.Client) {
 	t.Helper()
-	m, err := cloudup.BuildModel(e.cluster, e.igs, e.provider(), e.reg.Store())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := e.model()
 	out, err := c.DescribeLaunchTemplateVersions(context.Background(), &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{"$Latest"}})
 	if err != nil {
 		t.Fatal(err)

@@ -93,8 +93,9 @@ func (p *Provider) FindLoadBalancer(ctx context.Context, cluster, name string) (
 	if err != nil || lb == nil {
 		return nil, err
 	}
+	host := p.apiHost(aws.ToString(lb.DNSName))
 	out := &cloud.LoadBalancer{Cluster: cluster, Name: name, Type: string(v1alpha1.LoadBalancerPublic),
-		Address: aws.ToString(lb.DNSName) + ":443", HostAddress: aws.ToString(lb.DNSName) + ":443"}
+		Address: host + ":443", HostAddress: host + ":443"}
 	if lb.Scheme == elbtypes.LoadBalancerSchemeEnumInternal {
 		out.Type = string(v1alpha1.LoadBalancerInternal)
 	}
@@ -109,7 +110,7 @@ func (p *Provider) FindLoadBalancer(ctx context.Context, cluster, name string) (
 	for _, l := range ls {
 		if len(l.DefaultActions) > 0 && tg != nil && aws.ToString(l.DefaultActions[0].TargetGroupArn) == aws.ToString(tg.TargetGroupArn) {
 			out.Port = int(aws.ToInt32(l.Port))
-			out.Address = fmt.Sprintf("%s:%d", aws.ToString(lb.DNSName), out.Port)
+			out.Address = fmt.Sprintf("%s:%d", host, out.Port)
 			out.HostAddress = out.Address
 		}
 	}
@@ -141,7 +142,7 @@ func elbTags(tags map[string]string) []elbtypes.Tag {
 
 // EnsureLoadBalancer makes the API NLB, its TCP target group with the
 // health check, the listener, and attaches the backend groups (detaching
-// any other); with Options.HostedZoneID it points the API name at it.
+// any other). The API name's record is a task of its own (EnsureDNSRecord).
 func (p *Provider) EnsureLoadBalancer(ctx context.Context, want *cloud.LoadBalancer) (*cloud.LoadBalancer, error) {
 	if err := p.checkLB(want.Cluster, want.Name); err != nil {
 		return nil, err
@@ -198,10 +199,7 @@ func (p *Provider) EnsureLoadBalancer(ctx context.Context, want *cloud.LoadBalan
 	if err := p.ensureListener(ctx, want, lb, tg); err != nil {
 		return nil, err
 	}
-	if err := p.ensureDNS(ctx, lb); err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("%s:%d", aws.ToString(lb.DNSName), want.Port)
+	addr := fmt.Sprintf("%s:%d", p.apiHost(aws.ToString(lb.DNSName)), want.Port)
 	out := *want
 	out.Address, out.HostAddress = addr, addr
 	return &out, nil
@@ -302,10 +300,12 @@ func (p *Provider) DeleteLoadBalancer(ctx context.Context, cluster, name string)
 		return err
 	}
 	d := p.newDeleter()
-	if lb != nil {
-		if err := p.deleteDNS(ctx, lb); err != nil {
+	if p.cluster.Spec.DNSZone != "" {
+		if err := p.DeleteDNSRecord(ctx, cluster, p.model.LoadBalancer.DNSName); err != nil {
 			d.fail("API DNS record", err)
 		}
+	}
+	if lb != nil {
 		d.do(ctx, "load balancer "+p.model.LoadBalancer.Name, func() error {
 			_, err := p.elb.DeleteLoadBalancer(ctx, &elb.DeleteLoadBalancerInput{LoadBalancerArn: lb.LoadBalancerArn})
 			return err

@@ -41,9 +41,6 @@ type Options struct {
 	// DeleteBackoff is the first wait between those retries; it doubles up
 	// to 30s (default 2s).
 	DeleteBackoff time.Duration
-	// HostedZoneID, when set, gets an alias record from the API name to the
-	// API load balancer.
-	HostedZoneID string
 	// ImageOwners are the AMI owners FindImage searches (default "self").
 	ImageOwners []string
 }
@@ -83,13 +80,18 @@ type Provider struct {
 	tgMu sync.Mutex
 
 	mu       sync.Mutex
+	zoneID   string // spec.dnsZone resolved
 	images   map[string]imageInfo
 	sgIDs    map[string]string // security group key -> id
 	iamReady map[string]bool   // IAM role names ensured by this provider
 	iamLocks map[string]*sync.Mutex
 }
 
-var _ cloud.Provider = (*Provider)(nil)
+var (
+	_ cloud.Provider          = (*Provider)(nil)
+	_ cloud.DNS               = (*Provider)(nil)
+	_ cloud.LoadBalancerHosts = (*Provider)(nil)
+)
 
 // New builds the provider for a completed cluster. It makes no API call.
 func New(ctx context.Context, c *v1alpha1.Cluster, opts Options) (*Provider, error) {

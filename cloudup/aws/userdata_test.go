@@ -31,15 +31,20 @@ func TestUserDataGolden(t *testing.T) {
 		opts   newcluster.Options
 	}{
 		{"userdata-public-1cp", newcluster.Options{Name: "one.example.com", Zones: []string{"us-east-1a"}}},
-		{"userdata-public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3}},
+		{"userdata-public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3,
+			DNSZone: "example.com"}},
 		{"userdata-private-1cp", newcluster.Options{Name: "private-one.example.com", Zones: []string{"us-east-1a"},
 			Topology: v1alpha1.TopologyPrivate, Bastion: true}},
 		{"userdata-private-3cp", newcluster.Options{Name: "private-three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-			ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true}},
+			ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true, DNSZone: "example.com"}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			e := newEnv(t, tc.opts, awsemu.Options{})
+			if tc.opts.DNSZone != "" {
+				e.srv.AddHostedZone(tc.opts.DNSZone)
+			}
 			e.update(true)
+			cfgs := e.nodeupConfigs()
 			out, err := ec2.NewFromConfig(e.cfg).DescribeLaunchTemplateVersions(context.Background(),
 				&ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{"$Latest"}})
 			if err != nil {
@@ -52,9 +57,10 @@ func TestUserDataGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				parts = append(parts, fmt.Sprintf("=== %s (%s, profile %s, IMDS tokens %s hop limit %d) ===\n%s",
+				group := strings.TrimSuffix(aws.ToString(v.LaunchTemplateName), "."+e.name)
+				parts = append(parts, fmt.Sprintf("=== %s (%s, profile %s, IMDS tokens %s hop limit %d, API at %s) ===\n%s",
 					aws.ToString(v.LaunchTemplateName), d.InstanceType, aws.ToString(d.IamInstanceProfile.Name),
-					d.MetadataOptions.HttpTokens, aws.ToInt32(d.MetadataOptions.HttpPutResponseHopLimit), ud))
+					d.MetadataOptions.HttpTokens, aws.ToInt32(d.MetadataOptions.HttpPutResponseHopLimit), cfgs[group].APIServer, ud))
 			}
 			sort.Strings(parts)
 			got := strings.Join(parts, "")

@@ -165,3 +165,29 @@ func IsTransient(err error) bool {
 	var t *TransientError
 	return errors.As(err, &t)
 }
+
+// LoadBalancerHosts is implemented by providers whose load balancers get
+// their DNS name from the cloud when they are made (AWS). Without a DNS
+// zone of its own, a cluster's machines reach the API at that name.
+type LoadBalancerHosts interface {
+	// LoadBalancerHost is the load balancer's DNS name, "" while it does not exist.
+	LoadBalancerHost(ctx context.Context, cluster, name string) (string, error)
+}
+
+// DNSRecord points a DNS name at one of the cluster's load balancers.
+type DNSRecord struct {
+	Cluster string `json:"cluster"`
+	Name    string `json:"name"`
+	// LoadBalancer names the load balancer the record points at; on Find,
+	// what else it points at ("elsewhere: <target>") when it is not one of
+	// the cluster's.
+	LoadBalancer string `json:"loadBalancer"`
+}
+
+// DNS is implemented by providers that publish the API name in a DNS
+// zone the spec names (AWS Route 53 with spec.dnsZone).
+type DNS interface {
+	FindDNSRecord(ctx context.Context, cluster, name string) (*DNSRecord, error) // nil, nil when absent
+	EnsureDNSRecord(ctx context.Context, r *DNSRecord) error
+	DeleteDNSRecord(ctx context.Context, cluster, name string) error
+}

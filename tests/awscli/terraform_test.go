@@ -49,7 +49,8 @@ func goldenFiles(t *testing.T, path string) map[string]string {
 func TestTerraformTarget(t *testing.T) {
 	emu, e := newAWSEnv(t, awsemu.Options{})
 	const name = "three.example.com" // the golden's cluster
-	e.Must("create", "cluster", name, "--cloud", "aws", "--zones", "us-east-1a,us-east-1b,us-east-1c", "--control-plane-count", "3")
+	e.Must("create", "cluster", name, "--cloud", "aws", "--zones", "us-east-1a,us-east-1b,us-east-1c", "--control-plane-count", "3",
+		"--dns-zone", "example.com")
 	emu.ResetRequests()
 
 	dir := filepath.Join(t.TempDir(), "tf")
@@ -186,6 +187,12 @@ func TestUpdateFlags(t *testing.T) {
 		if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) {
 			t.Errorf("update cluster %v: exit %d, stderr:\n%s\nwant exit 2 and %q", tc.args, r.Code, r.Stderr, tc.want)
 		}
+	}
+	// Machines Terraform launches need a name for the API that exists
+	// before the load balancer does.
+	if r := e.Run("update", "cluster", "aws.example.com", "--target", "terraform", "--out", out); r.Code == 0 ||
+		!strings.Contains(r.Stderr, "spec.dnsZone is required with --target terraform") {
+		t.Errorf("terraform without a DNS zone: exit %d, stderr:\n%s", r.Code, r.Stderr)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("%s exists after refused runs: %v", out, err)

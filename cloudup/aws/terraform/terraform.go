@@ -3,6 +3,7 @@ package terraform
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/apis/validation"
 )
 
 // Files WriteTerraform writes, besides data/<launch template>_user_data.
@@ -109,11 +111,14 @@ func Render(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, userData map[str
 	if c.Spec.CloudProvider != v1alpha1.CloudAWS {
 		return nil, nil, fmt.Errorf("terraform: cluster %s is for cloud %q, not aws", c.Metadata.Name, c.Spec.CloudProvider)
 	}
+	if c.Spec.DNSZone == "" {
+		return nil, nil, fmt.Errorf("terraform: cluster %s: %w", c.Metadata.Name, ErrNeedsDNSZone)
+	}
 	m, err := awsmodel.Build(c)
 	if err != nil {
 		return nil, nil, fmt.Errorf("terraform: cluster %s: %w", c.Metadata.Name, err)
 	}
-	w := &writer{m: m, docs: map[string]doc{}, data: map[string][]byte{}}
+	w := &writer{m: m, zone: c.Spec.DNSZone, docs: map[string]doc{}, data: map[string][]byte{}}
 	w.provider(c)
 	w.network()
 	w.security()
@@ -135,8 +140,15 @@ func Render(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, userData map[str
 	return files, w.data, nil
 }
 
+// ErrNeedsDNSZone: the machines `terraform apply` launches find the API
+// at spec.api.publicName, which only a Route 53 zone hull knows of can hold;
+// the load balancer's own name is unknown until Terraform makes it.
+var ErrNeedsDNSZone = errors.New("spec.dnsZone is required with --target terraform: machines reach the API at " +
+	"spec.api.publicName, an alias in that Route 53 zone, since the load balancer's own DNS name is known only after terraform apply")
+
 type writer struct {
 	m    *awsmodel.Cluster
+	zone string // spec.dnsZone
 	docs map[string]doc
 	data map[string][]byte
 }
@@ -148,21 +160,11 @@ func (w *writer) doc(file string) doc {
 	return w.docs[file]
 }
 
-// region is the region of the cluster's zones (us-east-1a -> us-east-1).
-func region(c *v1alpha1.Cluster) string {
-	for _, s := range c.Spec.Networking.Subnets {
-		return strings.TrimRight(s.Zone, "abcdefghijklmnopqrstuvwxyz")
-	}
-	return ""
-}
-
 func (w *writer) provider(c *v1alpha1.Cluster) {
 	d := w.doc(FileProvider)
 	d["terraform"] = map[string]any{"required_providers": map[string]any{
 		"aws": map[string]any{"source": "hashicorp/aws", "version": ">= 5.40.0"}}}
-	d["provider"] = map[string]any{"aws": map[string]any{"region": region(c)}}
-	d["variable"] = map[string]any{"hosted_zone_id": map[string]any{"type": "string", "default": "",
-		"description": "Route 53 zone for an alias from the API name to its load balancer; empty for none"}}
+	d["provider"] = map[string]any{"aws": map[string]any{"region": c.AWSRegion()}}
 }
 
 // vpcID is the VPC as Terraform refers to it.
@@ -353,12 +355,15 @@ func (w *writer) loadBalancer() {
 	d.resource("aws_lb_listener", name, map[string]any{"load_balancer_arn": ref("aws_lb", name, "arn"), "port": lb.Port,
 		"protocol": "TCP", "tags": lb.Tags,
 		"default_action": map[string]any{"type": "forward", "target_group_arn": ref("aws_lb_target_group", name, "arn")}})
-	if lb.DNSName != "" {
-		d.resource("aws_route53_record", name, map[string]any{"count": `${var.hosted_zone_id == "" ? 0 : 1}`,
-			"zone_id": "${var.hosted_zone_id}", "name": lb.DNSName, "type": "A",
-			"alias": map[string]any{"name": ref("aws_lb", name, "dns_name"), "zone_id": ref("aws_lb", name, "zone_id"),
-				"evaluate_target_health": false}})
+	zone := map[string]any{"name": strings.TrimSuffix(w.zone, ".")}
+	if validation.IsHostedZoneID(w.zone) {
+		zone = map[string]any{"zone_id": strings.TrimPrefix(w.zone, "/hostedzone/")}
 	}
+	d.add("data", "aws_route53_zone", name, zone)
+	d.resource("aws_route53_record", name, map[string]any{"zone_id": "${data.aws_route53_zone." + name + ".zone_id}",
+		"name": lb.DNSName, "type": "A",
+		"alias": map[string]any{"name": ref("aws_lb", name, "dns_name"), "zone_id": ref("aws_lb", name, "zone_id"),
+			"evaluate_target_health": false}})
 	d["output"] = map[string]any{
 		"vpc_id":       map[string]any{"value": w.vpcID()},
 		"api_dns_name": map[string]any{"value": ref("aws_lb", name, "dns_name")},

@@ -44,7 +44,7 @@ var cases = []struct {
 // it with an S3 state store, so the IAM policies grant its paths.
 func completed(t *testing.T, o newcluster.Options) (*v1alpha1.Cluster, []*v1alpha1.InstanceGroup, map[string][]byte) {
 	t.Helper()
-	o.Cloud, o.KubernetesVersion = v1alpha1.CloudAWS, "1.37.2"
+	o.Cloud, o.KubernetesVersion, o.DNSZone = v1alpha1.CloudAWS, "1.37.2", "example.com"
 	c, igs, err := newcluster.Build(o)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +147,7 @@ func TestReferences(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defined := map[string]bool{"var.hosted_zone_id": true, "path.module": true}
+		defined := map[string]bool{"path.module": true}
 		var all strings.Builder
 		for _, body := range files {
 			var d map[string]map[string]json.RawMessage

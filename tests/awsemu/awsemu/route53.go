@@ -65,6 +65,15 @@ func (s *Server) Records(zone string) []string {
 	return out
 }
 
+// DeleteRecord removes a record as someone working behind hull's back would.
+func (s *Server) DeleteRecord(zone, name, typ string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if z := s.r53.zones[zone]; z != nil {
+		delete(z.records, fqdn(name)+"|"+typ)
+	}
+}
+
 func fqdn(n string) string { return strings.TrimSuffix(strings.ToLower(n), ".") + "." }
 
 // route53Action names a REST call by its method and path.

@@ -1,0 +1,100 @@
+package cloudup
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/cloudup/graph"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/registry"
+)
+
+// UsesLoadBalancerName reports whether machines and clients reach the API
+// at the API load balancer's own DNS name rather than at
+// spec.api.publicName: on AWS without spec.dnsZone hull publishes no DNS
+// record, so the public name would not resolve. The cloud assigns that
+// name when it makes the load balancer; the apiserver certificate carries
+// it (besides the public name and the additional SANs).
+func UsesLoadBalancerName(c *v1alpha1.Cluster) bool {
+	return c.Spec.CloudProvider == v1alpha1.CloudAWS && c.Spec.DNSZone == ""
+}
+
+// pendingAPIHost stands for the load balancer's DNS name in a dry run made
+// before the load balancer exists. Nothing carrying it is ever written:
+// update --yes makes the load balancer before any launch config.
+const pendingAPIHost = "api-load-balancer-not-created-yet.invalid"
+
+// apiHostFor is the host machines reach the API at when the cloud names it
+// ("" when spec.api.publicName serves). With --yes and no load balancer
+// yet, it first makes the network and the API load balancer, so that the
+// nodeup configs and launch configs name the real host.
+func apiHostFor(ctx context.Context, reg *registry.Registry, provider cloud.Provider, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, o UpdateOptions) (string, error) {
+	if !UsesLoadBalancerName(c) {
+		return "", nil
+	}
+	name := c.Metadata.Name
+	hosts, ok := provider.(cloud.LoadBalancerHosts)
+	if !ok {
+		return "", fmt.Errorf("cluster %s: cloud %s cannot tell the API load balancer's DNS name; set spec.dnsZone", name, provider.Name())
+	}
+	host, err := hosts.LoadBalancerHost(ctx, name, APILoadBalancerName)
+	if err != nil {
+		return "", fmt.Errorf("cluster %s: find the API load balancer's DNS name: %w", name, err)
+	}
+	if host != "" {
+		return host, nil
+	}
+	if !o.Yes {
+		fmt.Fprintf(o.Out, "The API load balancer does not exist yet. Machines will reach the API at the DNS name AWS gives it,\n"+
+			"so `update --yes` creates it (and the network) before the launch configs; set spec.dnsZone to use %s instead.\n\n",
+			c.Spec.API.PublicName)
+		return pendingAPIHost, nil
+	}
+	if err := createAPILoadBalancer(ctx, reg, provider, c, igs, o); err != nil {
+		return "", err
+	}
+	host, err = hosts.LoadBalancerHost(ctx, name, APILoadBalancerName)
+	if err != nil {
+		return "", fmt.Errorf("cluster %s: find the API load balancer's DNS name: %w", name, err)
+	}
+	if host == "" {
+		return "", fmt.Errorf("cluster %s: the API load balancer has no DNS name after it was created", name)
+	}
+	return host, nil
+}
+
+// createAPILoadBalancer applies only the network, its subnets and the API
+// load balancer (which depend on nothing else); the groups attach to it
+// when they are made.
+func createAPILoadBalancer(ctx context.Context, reg *registry.Registry, provider cloud.Provider, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, o UpdateOptions) error {
+	name := c.Metadata.Name
+	m, err := BuildModelWith(c, igs, provider, reg.Store(), ModelOptions{APIHost: pendingAPIHost})
+	if err != nil {
+		return err
+	}
+	var tasks []graph.Task
+	for _, t := range m.Tasks {
+		for _, kind := range []string{"Network/", "Subnet/", "LoadBalancer/"} {
+			if strings.HasPrefix(t.Key(), kind) {
+				tasks = append(tasks, t)
+			}
+		}
+	}
+	gopts := o.Graph
+	if gopts.IsRetryable == nil {
+		gopts.IsRetryable = cloud.IsTransient
+	}
+	plan, err := graph.BuildPlan(ctx, tasks, nil, gopts)
+	if err != nil {
+		return fmt.Errorf("plan the API load balancer of %s: %w", name, err)
+	}
+	progress := output.NewProgress(o.Out)
+	progress.Step("Cluster %s: creating the network and the API load balancer first; machines reach the API at its DNS name", name)
+	if err := graph.Apply(ctx, tasks, plan, false, gopts); err != nil {
+		return fmt.Errorf("update cluster %s: create the API load balancer: %w", name, err)
+	}
+	return nil
+}
