@@ -31,12 +31,29 @@ type supervisor struct {
 	mu     sync.Mutex
 	starts []manager.StartOptions
 	stops  int
+	// beforeStart, if set, runs before each start; its error fails the
+	// start without touching etcd, as a supervisor that cannot launch it.
+	beforeStart func(manager.StartOptions) error
+	// afterStop, if set, runs after each stop.
+	afterStop func()
+}
+
+func (s *supervisor) hooks(beforeStart func(manager.StartOptions) error, afterStop func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beforeStart, s.afterStop = beforeStart, afterStop
 }
 
 func (s *supervisor) Start(ctx context.Context, opts manager.StartOptions) error {
 	s.mu.Lock()
 	s.starts = append(s.starts, opts)
+	hook := s.beforeStart
 	s.mu.Unlock()
+	if hook != nil {
+		if err := hook(opts); err != nil {
+			return err
+		}
+	}
 	o := etcdtest.StartOptions{InitialCluster: opts.InitialCluster, ClusterState: opts.ClusterState, Token: opts.ClusterToken}
 	if opts == (manager.StartOptions{}) {
 		o = etcdtest.StartOptions{InitialCluster: s.cluster.InitialCluster(), Token: s.cluster.Token}
@@ -47,8 +64,12 @@ func (s *supervisor) Start(ctx context.Context, opts manager.StartOptions) error
 func (s *supervisor) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	s.stops++
+	hook := s.afterStop
 	s.mu.Unlock()
 	s.member.Stop()
+	if hook != nil {
+		hook()
+	}
 	return nil
 }
 
@@ -63,13 +84,16 @@ type fixture struct {
 	t        *testing.T
 	cluster  *etcdtest.Cluster
 	store    *state.Store
+	cfgs     []manager.Config
 	managers []*manager.Manager
 	sups     []*supervisor
 	cancels  []context.CancelFunc
 	done     []chan struct{}
 }
 
-func newFixture(t *testing.T, members int, interval time.Duration) *fixture {
+// newFixture starts a cluster of members and their managers; opts change
+// every manager's config before it starts.
+func newFixture(t *testing.T, members int, interval time.Duration, opts ...func(*manager.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, cluster: etcdtest.StartCluster(t, members)}
 	var err error
@@ -83,7 +107,7 @@ func newFixture(t *testing.T, members int, interval time.Duration) *fixture {
 	}
 	for _, m := range f.cluster.Members {
 		sup := &supervisor{member: m, cluster: f.cluster}
-		mgr, err := manager.New(manager.Config{
+		cfg := manager.Config{
 			Cluster: "demo", EtcdCluster: "main", Member: m.Name,
 			Store:        f.store,
 			Client:       etcdtest.Client(t, m.ClientURL),
@@ -93,13 +117,16 @@ func newFixture(t *testing.T, members int, interval time.Duration) *fixture {
 			SessionTTL:   2 * time.Second,
 			Node:         &manager.Node{Supervisor: sup, DataDir: m.DataDir, ClientURL: m.ClientURL, TempDir: t.TempDir()},
 			Log:          log.With("test", t.Name()),
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
-		f.managers = append(f.managers, mgr)
+		for _, o := range opts {
+			o(&cfg)
+		}
+		f.cfgs = append(f.cfgs, cfg)
 		f.sups = append(f.sups, sup)
-		f.start(mgr)
+		f.managers = append(f.managers, nil)
+		f.cancels = append(f.cancels, nil)
+		f.done = append(f.done, nil)
+		f.start(len(f.cfgs) - 1)
 	}
 	t.Cleanup(func() {
 		for i := range f.managers {
@@ -109,14 +136,22 @@ func newFixture(t *testing.T, members int, interval time.Duration) *fixture {
 	return f
 }
 
-func (f *fixture) start(mgr *manager.Manager) {
+// start runs a new manager for member i, as nodeup does when its machine
+// (re)boots.
+func (f *fixture) start(i int) {
+	f.t.Helper()
+	mgr, err := manager.New(f.cfgs[i])
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	f.cancels = append(f.cancels, cancel)
-	f.done = append(f.done, done)
+	f.managers[i], f.cancels[i], f.done[i] = mgr, cancel, done
 	go func() { defer close(done); mgr.Run(ctx) }()
 }
 
+// stop stops member i's manager and waits until it returned; stopping a
+// stopped manager does nothing.
 func (f *fixture) stop(i int) {
 	f.cancels[i]()
 	<-f.done[i]
@@ -268,28 +303,7 @@ func (f *fixture) waitRestore(id string) *control.Restore {
 func TestRestoreThreeMembers(t *testing.T) {
 	f := newFixture(t, 3, time.Hour)
 	ctx := context.Background()
-	cl := f.client()
-	if _, err := cl.Put(ctx, "/registry/configmaps/default/a", "A"); err != nil {
-		t.Fatal(err)
-	}
-	id := control.NewID(time.Now())
-	if err := control.Create(ctx, f.store, control.BackupRequestKey("demo", "main", id), &control.BackupRequest{ID: id, Phase: control.RequestPending}); err != nil {
-		t.Fatal(err)
-	}
-	var snap string
-	f.waitFor("a backup holding A", 30*time.Second, func() bool {
-		r, _, _ := control.Get[control.BackupRequest](ctx, f.store, control.BackupRequestKey("demo", "main", id))
-		if r != nil {
-			snap = r.Backup
-		}
-		return snap != ""
-	})
-	if _, err := cl.Put(ctx, "/registry/configmaps/default/b", "B"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.Delete(ctx, "/registry/configmaps/default/a"); err != nil {
-		t.Fatal(err)
-	}
+	snap := f.backupHoldingA()
 	oldID := f.cluster.Members[0].ClusterID()
 
 	r := f.waitRestore(writeRestore(t, f.store, snap))
