@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -27,9 +26,10 @@ import (
 
 // Options tune the provider. Zero values take the defaults.
 type Options struct {
-	// Config replaces the standard AWS chain (config.LoadDefaultConfig:
-	// env, profiles, SSO, IMDS; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>
-	// included). Its Retryer is replaced by the adaptive retryer either way.
+	// Config replaces the standard AWS chain (LoadConfig: env, profiles,
+	// SSO, IMDS; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> included).
+	// Its region is settled as LoadConfig settles it, and its Retryer is
+	// replaced by the adaptive retryer either way.
 	Config *aws.Config
 	// RetryMaxAttempts bounds each API call's attempts (default 10).
 	RetryMaxAttempts int
@@ -109,8 +109,12 @@ func New(ctx context.Context, c *v1alpha1.Cluster, opts Options) (*Provider, err
 	var cfg aws.Config
 	if opts.Config != nil {
 		cfg = opts.Config.Copy()
-	} else if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
-		return nil, fmt.Errorf("aws provider: load AWS configuration: %w", err)
+		err = settleRegion(ctx, &cfg, c)
+	} else {
+		cfg, err = LoadConfig(ctx, c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("aws provider: cluster %s: %w", c.Metadata.Name, err)
 	}
 	cfg.Retryer = func() aws.Retryer {
 		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {

@@ -14,10 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
 	"github.com/hullproject/hull/channels"
+	"github.com/hullproject/hull/cloudup/aws"
 	"github.com/hullproject/hull/cloudup/aws/bake"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/assets"
@@ -154,9 +154,9 @@ func (o *rootOptions) buildAWSImage(ctx context.Context, f awsImageFlags, versio
 	if err != nil {
 		return err
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := aws.LoadConfig(ctx, nil) // region from the environment, the profile or IMDS
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
 	res, err := bake.Bake(ctx, cfg, bake.Options{Name: name, KubernetesVersion: version, Architecture: f.arch,
 		BaseName: base.Name, BaseOwner: base.Owner, InstanceType: f.instanceType, SubnetID: f.subnet, UserData: script,

@@ -55,7 +55,9 @@ type Options struct {
 
 // Request is one recorded API call.
 type Request struct {
-	Service   string
+	Service string
+	// Region is the region the call was signed for (its SigV4 scope).
+	Region    string
 	Action    string
 	Time      time.Time
 	Status    int
@@ -196,7 +198,7 @@ func (s *Server) nextID(prefix string) string {
 func (s *Server) now() time.Time { return s.opts.Now().UTC() }
 
 var (
-	scopeRE   = regexp.MustCompile(`Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request`)
+	scopeRE   = regexp.MustCompile(`Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request`)
 	versionOf = map[string]string{
 		"2016-11-15": ServiceEC2, "2011-01-01": ServiceAutoScaling, "2015-12-01": ServiceELBv2,
 		"2010-05-08": ServiceIAM, "2011-06-15": ServiceSTS,
@@ -210,9 +212,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	service := ""
+	service, region := "", ""
 	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-		service = m[1]
+		region, service = m[1], m[2]
 	}
 	if strings.HasPrefix(r.URL.Path, "/2013-04-01/") {
 		service = ServiceRoute53
@@ -237,7 +239,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := Request{Service: service, Action: action, Time: s.now(), Attempt: 1, Params: form}
+	rec := Request{Service: service, Region: region, Action: action, Time: s.now(), Attempt: 1, Params: form}
 	if _, a, ok := strings.Cut(r.Header.Get("Amz-Sdk-Request"), "attempt="); ok {
 		a, _, _ = strings.Cut(a, ";")
 		fmt.Sscan(a, &rec.Attempt)
