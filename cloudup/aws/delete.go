@@ -153,6 +153,7 @@ func (p *Provider) DeleteNetwork(ctx context.Context, cluster string) error {
 	}
 	p.deleteTargetGroup(ctx, d)
 	p.deleteRoles(ctx, d)
+	p.deleteKeyPairs(ctx, d)
 	p.mu.Lock()
 	p.sgIDs, p.iamReady = nil, map[string]bool{}
 	p.mu.Unlock()

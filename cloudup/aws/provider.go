@@ -78,6 +78,9 @@ type Provider struct {
 	// between EnsureLoadBalancer and control-plane EnsureInstanceGroup,
 	// which cloudup runs concurrently: whichever comes second attaches.
 	tgMu sync.Mutex
+	// keyMu serialises ensureKeyPair; keyReady says it succeeded.
+	keyMu    sync.Mutex
+	keyReady bool
 
 	mu       sync.Mutex
 	zoneID   string // spec.dnsZone resolved

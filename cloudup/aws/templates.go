@@ -93,7 +93,10 @@ func (p *Provider) FindLaunchConfigs(ctx context.Context, cluster string) ([]*cl
 			continue
 		}
 		lc := &cloud.LaunchConfig{Cluster: cluster, Group: group, Image: tags[awsmodel.TagImage], MachineType: tags[awsmodel.TagMachineType]}
-		if tags[awsmodel.TagTemplateVersion] == strconv.FormatInt(aws.ToInt64(lt.LatestVersionNumber), 10) {
+		// A template naming another SSH key pair than the spec's is out of
+		// date like one someone else changed.
+		if tags[awsmodel.TagTemplateVersion] == strconv.FormatInt(aws.ToInt64(lt.LatestVersionNumber), 10) &&
+			tags[awsmodel.TagKeyName] == p.model.KeyPair.Name {
 			lc.ConfigVersion = tags[awsmodel.TagConfigVersion]
 		}
 		out = append(out, lc)
@@ -119,6 +122,7 @@ func (p *Provider) EnsureLaunchConfig(ctx context.Context, lc *cloud.LaunchConfi
 		return fmt.Errorf("launch template of group %s: %w", lc.Group, err)
 	}
 	m := awsmodel.NewLaunchTemplate(p.name(), lc.Group, role, lc.Image, lc.MachineType)
+	m.KeyName = p.model.KeyPair.Name
 	lts, err := p.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{m.Name}})
 	if err != nil && !isNotFound(err) {
 		return wrap(err, "describe launch template %s", m.Name)
@@ -131,7 +135,7 @@ func (p *Provider) EnsureLaunchConfig(ctx context.Context, lc *cloud.LaunchConfi
 			return fmt.Errorf("launch template %s exists but belongs to cluster %q", m.Name, tags[awsmodel.TagCluster])
 		}
 		if tags[awsmodel.TagConfigVersion] == lc.ConfigVersion && tags[awsmodel.TagImage] == lc.Image &&
-			tags[awsmodel.TagMachineType] == lc.MachineType &&
+			tags[awsmodel.TagMachineType] == lc.MachineType && tags[awsmodel.TagKeyName] == m.KeyName &&
 			tags[awsmodel.TagTemplateVersion] == strconv.FormatInt(aws.ToInt64(have.LatestVersionNumber), 10) {
 			return nil
 		}
@@ -142,7 +146,8 @@ func (p *Provider) EnsureLaunchConfig(ctx context.Context, lc *cloud.LaunchConfi
 	}
 	tags := func(version int64) map[string]string {
 		t := map[string]string{awsmodel.TagConfigVersion: lc.ConfigVersion, awsmodel.TagImage: lc.Image,
-			awsmodel.TagMachineType: lc.MachineType, awsmodel.TagTemplateVersion: strconv.FormatInt(version, 10)}
+			awsmodel.TagMachineType: lc.MachineType, awsmodel.TagTemplateVersion: strconv.FormatInt(version, 10),
+			awsmodel.TagKeyName: m.KeyName}
 		for k, v := range m.Tags {
 			t[k] = v
 		}
@@ -168,7 +173,8 @@ func (p *Provider) EnsureLaunchConfig(ctx context.Context, lc *cloud.LaunchConfi
 }
 
 // templateData is the launch template: the AMI, machine type, user-data,
-// IAM profile, security group, IMDSv2 only and an encrypted gp3 root.
+// IAM profile, security group, SSH key pair, IMDSv2 only and an encrypted
+// gp3 root.
 func (p *Provider) templateData(ctx context.Context, m awsmodel.LaunchTemplate, lc *cloud.LaunchConfig) (*ec2types.RequestLaunchTemplateData, error) {
 	img, err := p.image(ctx, m.ImageName)
 	if err != nil {
@@ -182,6 +188,9 @@ func (p *Provider) templateData(ctx context.Context, m awsmodel.LaunchTemplate, 
 	if err != nil {
 		return nil, err
 	}
+	if _, err := p.ensureKeyPair(ctx); err != nil {
+		return nil, err
+	}
 	root := img.rootDevice
 	if root == "" {
 		root = "/dev/xvda"
@@ -192,6 +201,7 @@ func (p *Provider) templateData(ctx context.Context, m awsmodel.LaunchTemplate, 
 		UserData:           aws.String(base64.StdEncoding.EncodeToString(lc.UserData)),
 		IamInstanceProfile: &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(profile)},
 		SecurityGroupIds:   []string{sg},
+		KeyName:            optString(m.KeyName),
 		MetadataOptions: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{
 			HttpTokens:              ec2types.LaunchTemplateHttpTokensState(m.HTTPTokens),
 			HttpPutResponseHopLimit: aws.Int32(m.HTTPHopLimit),

@@ -70,6 +70,9 @@ type LaunchTemplate struct {
 	InstanceType    string
 	SecurityGroup   string // key
 	InstanceProfile string
+	// KeyName is the EC2 key pair for SSH, "" for none (the caller sets it
+	// from Cluster.KeyPair).
+	KeyName string
 	// RootVolumeSize is in GiB; the root volume is gp3 and encrypted.
 	RootVolumeSize int32
 	// HTTPTokens "required" is IMDSv2 only; a hop limit of 1 keeps the

@@ -31,6 +31,8 @@ const (
 	TagImage           = "hull.dev/image"
 	TagMachineType     = "hull.dev/machine-type"
 	TagTemplateVersion = "hull.dev/launch-template-version"
+	// TagKeyName is the SSH key pair a launch template names ("" none).
+	TagKeyName = "hull.dev/key-name"
 )
 
 // KubernetesClusterTag is the tag the Kubernetes AWS cloud provider uses to

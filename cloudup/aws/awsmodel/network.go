@@ -21,6 +21,8 @@ type Cluster struct {
 	SecurityGroups []SecurityGroup
 	Roles          []IAMRole
 	LoadBalancer   LoadBalancer
+	// KeyPair is what launch templates name for SSH; zero for none.
+	KeyPair KeyPair
 	// Bastion says the cluster has a bastion security group.
 	Bastion bool
 }
@@ -144,6 +146,7 @@ func Build(c *v1alpha1.Cluster) (*Cluster, error) {
 		nat.Tags = withTags(m.Tags, TagName, nat.Zone+"."+name, TagResource, nat.Resource())
 	}
 	m.Bastion = c.Spec.Bastion != nil
+	m.KeyPair = keyPair(c)
 	m.SecurityGroups = securityGroups(c, m.Bastion)
 	var err error
 	if m.Roles, err = iamRoles(c); err != nil {

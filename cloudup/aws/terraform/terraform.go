@@ -301,13 +301,14 @@ func (w *writer) compute(igs []*v1alpha1.InstanceGroup, userData map[string][]by
 		}
 		used[ig.Spec.Role] = true
 		lt := awsmodel.NewLaunchTemplate(w.m.Name, group, ig.Spec.Role, ig.Spec.Image, ig.Spec.MachineType)
+		lt.KeyName = w.m.KeyPair.Name
 		name := tfName(lt.Name)
 		ami := tfName(lt.ImageName)
 		d.add("data", "aws_ami", ami, map[string]any{"most_recent": true, "owners": []string{"self"},
 			"filter": []map[string]any{{"name": "name", "values": []string{lt.ImageName, lt.ImageName + "-*"}}}})
 		dataFile := fmt.Sprintf(userDataFileTempl, "aws_launch_template_"+name)
 		w.data[dataFile] = ud
-		d.resource("aws_launch_template", name, map[string]any{
+		body := map[string]any{
 			"name": lt.Name, "image_id": "${data.aws_ami." + ami + ".id}", "instance_type": lt.InstanceType,
 			"user_data":              fmt.Sprintf(`${filebase64("${path.module}/%s/%s")}`, DataDir, dataFile),
 			"iam_instance_profile":   map[string]any{"name": ref("aws_iam_instance_profile", tfName(lt.InstanceProfile), "name")},
@@ -319,13 +320,21 @@ func (w *writer) compute(igs []*v1alpha1.InstanceGroup, userData map[string][]by
 			"tag_specifications": []map[string]any{{"resource_type": "instance", "tags": lt.InstanceTags},
 				{"resource_type": "volume", "tags": lt.InstanceTags}},
 			"tags": merge(lt.Tags, map[string]string{awsmodel.TagImage: lt.ImageName, awsmodel.TagMachineType: lt.InstanceType}),
-		})
+		}
+		if k := w.m.KeyPair; k.Imported() {
+			body["key_name"] = ref("aws_key_pair", tfName(k.Name), "key_name")
+			body["tags"] = merge(body["tags"].(map[string]string), map[string]string{awsmodel.TagKeyName: k.Name})
+		} else if k.Name != "" {
+			body["key_name"] = k.Name
+			body["tags"] = merge(body["tags"].(map[string]string), map[string]string{awsmodel.TagKeyName: k.Name})
+		}
+		d.resource("aws_launch_template", name, body)
 		asg := awsmodel.NewAutoScalingGroup(w.m.Name, group, ig.Spec.Role, *ig.Spec.MinSize, *ig.Spec.MaxSize, ig.Spec.Subnets)
 		var subnets []string
 		for _, s := range asg.Subnets {
 			subnets = append(subnets, w.subnetID(s))
 		}
-		body := map[string]any{"name": asg.Name, "min_size": asg.MinSize, "max_size": asg.MaxSize,
+		body = map[string]any{"name": asg.Name, "min_size": asg.MinSize, "max_size": asg.MaxSize,
 			"vpc_zone_identifier": subnets, "health_check_type": "EC2", "health_check_grace_period": 300,
 			"launch_template": map[string]any{"id": ref("aws_launch_template", name, "id"), "version": "$Latest"},
 			"tag":             tagBlocks(asg.Tags)}
@@ -335,6 +344,9 @@ func (w *writer) compute(igs []*v1alpha1.InstanceGroup, userData map[string][]by
 		d.resource("aws_autoscaling_group", name, body)
 	}
 	w.roles(used)
+	if k := w.m.KeyPair; k.Imported() {
+		d.resource("aws_key_pair", tfName(k.Name), map[string]any{"key_name": k.Name, "public_key": k.PublicKey, "tags": k.Tags})
+	}
 	return nil
 }
 

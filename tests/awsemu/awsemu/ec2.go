@@ -20,6 +20,7 @@ type ec2State struct {
 	images    map[string]*image
 	lts       map[string]*launchTemplate
 	instances map[string]*instance
+	keys      map[string]*keyPair
 	events    []InstanceEvent
 }
 
@@ -35,6 +36,7 @@ func (e *ec2State) init() {
 	e.images = map[string]*image{}
 	e.lts = map[string]*launchTemplate{}
 	e.instances = map[string]*instance{}
+	e.keys = map[string]*keyPair{}
 }
 
 func (s *Server) ec2Handlers() map[string]handler {
@@ -62,6 +64,8 @@ func (s *Server) ec2Handlers() map[string]handler {
 		"RunInstances": s.runInstances, "CreateImage": s.createImage,
 		"CreateTags": s.createTags, "DeleteTags": s.deleteTags, "DescribeTags": s.describeTags,
 		"DescribeAvailabilityZones": s.describeAvailabilityZones,
+		"ImportKeyPair":             s.importKeyPair, "DescribeKeyPairs": s.describeKeyPairs, "DeleteKeyPair": s.deleteKeyPair,
+		"ModifyInstanceAttribute": s.modifyInstanceAttribute, "DescribeInstanceAttribute": s.describeInstanceAttribute,
 	}
 }
 
@@ -69,7 +73,7 @@ func (s *Server) ec2Handlers() map[string]handler {
 var resourceTypes = map[string]string{
 	"vpc": "vpc", "subnet": "subnet", "igw": "internet-gateway", "eipalloc": "elastic-ip",
 	"nat": "natgateway", "rtb": "route-table", "sg": "security-group", "ami": "image",
-	"lt": "launch-template", "i": "instance",
+	"lt": "launch-template", "i": "instance", "key": "key-pair",
 }
 
 func resourceType(id string) string {
@@ -100,6 +104,8 @@ func (s *Server) ec2Exists(id string) bool {
 		return e.lts[id] != nil
 	case "instance":
 		return e.instances[id] != nil
+	case "key-pair":
+		return e.keys[id] != nil
 	}
 	return false
 }
@@ -277,6 +283,7 @@ func (e *ec2State) leftovers() []string {
 		}
 	}
 	add("instance", insts)
+	add("key-pair", sortedKeys(e.keys))
 	return out
 }
 

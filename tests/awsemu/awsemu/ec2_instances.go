@@ -21,6 +21,8 @@ type instance struct {
 	ltVersion               int
 	asg                     string // "" when not (or no longer) in a group
 	userData, profile       string
+	keyName                 string
+	noSourceDestCheck       bool // ModifyInstanceAttribute SourceDestCheck=false
 	httpTokens              string
 	shutdownStep, termsStep int
 	registered              bool // with its group's target groups
@@ -66,6 +68,7 @@ func (s *Server) launchInstance(ltID string, v *ltVersion, subnetID string, extr
 		id: id, vpc: sn.vpc, subnet: subnetID, zone: sn.zone, imageID: v.data.imageID, instanceType: v.data.instanceType,
 		state: "pending", launched: s.now(), privateIP: addr.String(), sgs: v.data.securityGroups,
 		lt: ltID, ltVersion: v.number, userData: v.data.userData, profile: v.data.profileName, httpTokens: v.data.httpTokens,
+		keyName: v.data.keyName,
 	}
 	if sn.mapPublicIP {
 		inst.publicIP = fmt.Sprintf("198.18.%d.%d", (s.seq>>8)&0xff, s.seq&0xff)
@@ -148,7 +151,7 @@ func (s *Server) renderInstance(id string, i *instance) x {
 		el("placement", txt("availabilityZone", i.zone), txt("tenancy", "default")),
 		txt("subnetId", i.subnet), txt("vpcId", i.vpc), list("groupSet", "item", groups),
 		txt("architecture", "x86_64"), txt("rootDeviceType", "ebs"), txt("virtualizationType", "hvm"), txt("hypervisor", "xen"),
-		ec2Tags(s.ec2.tags[id]),
+		opt("keyName", i.keyName), boolean("sourceDestCheck", !i.noSourceDestCheck), ec2Tags(s.ec2.tags[id]),
 	}
 	if i.profile != "" {
 		kids = append(kids, el("iamInstanceProfile", txt("arn", profileArn(i.profile)), txt("id", "AIPA"+id[2:])))
@@ -217,6 +220,8 @@ func (s *Server) terminateInstances(p params) ([]x, *apiError) {
 // Instance is what tests see of a machine.
 type Instance struct {
 	ID, State, Group, Subnet, PrivateIP string
+	KeyName                             string
+	SourceDestCheck                     bool
 	LaunchTemplateVersion               int
 	UserData                            string // base64, as launched
 	Tags                                map[string]string
@@ -233,7 +238,8 @@ func (s *Server) Instances() []Instance {
 			continue
 		}
 		out = append(out, Instance{ID: id, State: i.state, Group: i.asg, Subnet: i.subnet, PrivateIP: i.privateIP,
-			LaunchTemplateVersion: i.ltVersion, UserData: i.userData, Tags: maps.Clone(s.ec2.tags[id])})
+			LaunchTemplateVersion: i.ltVersion, UserData: i.userData, Tags: maps.Clone(s.ec2.tags[id]),
+			KeyName: i.keyName, SourceDestCheck: !i.noSourceDestCheck})
 	}
 	return out
 }

@@ -119,6 +119,7 @@ type blockDevice struct {
 type ltData struct {
 	imageID, instanceType, userData string
 	profileName, profileArn         string
+	keyName                         string
 	securityGroups                  []string
 	httpTokens, httpEndpoint        string
 	hopLimit                        int
@@ -165,7 +166,7 @@ var ltNameRE = regexp.MustCompile(`^[a-zA-Z0-9().\-/_]{3,128}$`)
 func parseLTData(p params) (ltData, *apiError) {
 	d := ltData{
 		imageID: p.str("ImageId"), instanceType: p.str("InstanceType"), userData: p.str("UserData"),
-		profileName: p.str("IamInstanceProfile.Name"), profileArn: p.str("IamInstanceProfile.Arn"),
+		profileName: p.str("IamInstanceProfile.Name"), profileArn: p.str("IamInstanceProfile.Arn"), keyName: p.str("KeyName"),
 		securityGroups: p.list("SecurityGroupId"),
 		httpTokens:     p.str("MetadataOptions.HttpTokens"), httpEndpoint: p.str("MetadataOptions.HttpEndpoint"),
 	}
@@ -209,6 +210,7 @@ func renderLTData(d ltData) x {
 			boolean("encrypted", b.encrypted), boolean("deleteOnTermination", b.deleteOn))))
 	}
 	out := el("launchTemplateData", opt("imageId", d.imageID), opt("instanceType", d.instanceType), opt("userData", d.userData),
+		opt("keyName", d.keyName),
 		list("securityGroupIdSet", "item", sgs), list("tagSpecificationSet", "item", specs), list("blockDeviceMappingSet", "item", bds))
 	if d.profileName != "" || d.profileArn != "" {
 		out.kids = append(out.kids, el("iamInstanceProfile", opt("name", d.profileName), opt("arn", d.profileArn)))
