@@ -158,6 +158,9 @@ func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, 
 		return err
 	}
 	if !yes {
+		if err := o.printHeldNodeGroups(ctx, reg, provider, name, opts); err != nil {
+			return err
+		}
 		return rollingupdate.PrintPlan(o.out, plan)
 	}
 	if err := rollingupdate.PrintTable(o.out, plan); err != nil {

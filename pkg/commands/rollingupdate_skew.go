@@ -12,6 +12,27 @@ import (
 	"github.com/hullproject/hull/pkg/rollingupdate"
 )
 
+// printHeldNodeGroups tells a dry run that node groups wait for the
+// control plane: the plan shows them up to date, yet --yes will roll them.
+func (o *rootOptions) printHeldNodeGroups(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, opts rollingupdate.Options) error {
+	c, igs, err := cloudup.Complete(ctx, reg, name)
+	if err != nil {
+		return err
+	}
+	holds, err := cloudup.HoldNodeGroups(ctx, provider, reg.Store(), c, igs)
+	if err != nil || len(holds) == 0 {
+		return err
+	}
+	for _, h := range holds {
+		fmt.Fprintf(o.out, "Version skew: %s.\n", h)
+	}
+	if len(opts.Groups) == 0 && len(opts.Roles) == 0 {
+		fmt.Fprintln(o.out, "With --yes, the control plane is rolled first; then the held node groups are updated and rolled too.")
+	}
+	fmt.Fprintln(o.out)
+	return nil
+}
+
 // rollControlPlaneFirst finishes a version change that `hull update` held
 // back: node groups stay at the old version until every control-plane
 // machine runs the new one (cloudup.HoldNodeGroups). When the run covers the

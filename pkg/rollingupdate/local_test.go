@@ -340,7 +340,7 @@ func (s *syncBuffer) String() string {
 // replacement restores the newest backup), and a failed backup stops the
 // run with the machine still running.
 func TestLocalCloudLoneEtcdBacksUpBeforeTerminate(t *testing.T) {
-	c := newLocalCluster(t, "ru-lone.local", "10.233.0.0/16", "10.233.1.0/24", nil)
+	c := newLocalCluster(t, "ru-lone.local", "10.238.0.0/16", "10.238.1.0/24", nil)
 	old := c.waitMachines(t, "v1")
 	c.bump(t, "v2")
 	target := c.target(nil)

@@ -91,6 +91,72 @@ func TestLocalCloudSurgeDrainBlocked(t *testing.T) {
 	}
 }
 
+// TestLocalCloudDrainErrorIgnored: with --fail-on-drain-error=false a
+// drain that a budget blocks is reported and the machine is replaced all
+// the same: terminated, its Node deleted, its replacement awaited. Nothing
+// is left running, cordoned or counted as replaced without being so.
+func TestLocalCloudDrainErrorIgnored(t *testing.T) {
+	cl := localCloud(t)
+	s := kubetest.Start(t)
+	kube := s.Client()
+	ru := &v1alpha1.RollingUpdate{MaxSurge: ptrIntstr(intstr.FromInt32(0)), MaxUnavailable: ptrIntstr(intstr.FromInt32(1))}
+	c := newLocalCluster(t, "ru-ignore.local", "10.237.0.0/16", "10.237.1.0/24", ru)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	stopKubelets := standInKubelets(t, cl, kube, c.name)
+	defer stopKubelets()
+
+	old := c.waitMachines(t, "v1")
+	waitUntil(t, time.Minute, "the nodes", func() bool { return nodeIsReady(ctx, kube, old[0]) && nodeIsReady(ctx, kube, old[1]) })
+	mkRunningPod(t, kube, "db-0", old[0], map[string]string{"app": "db"})
+	// No disruption controller runs, so the budget's status allows nothing.
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "db"}, Spec: policyv1.PodDisruptionBudgetSpec{
+		MinAvailable: ptrIntstr(intstr.FromInt32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}
+	if _, err := kube.PolicyV1().PodDisruptionBudgets("default").Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	c.bump(t, "v2")
+	target := c.target(ru)
+	target.Kube = kube
+	o := DefaultOptions()
+	o.NodeInterval, o.PostDrainDelay, o.GracePeriodSeconds = 0, 0, 0
+	o.DrainTimeout, o.ValidationTimeout = 2*time.Second, 2*time.Minute
+	o.PollInterval, o.ValidateInterval = 100*time.Millisecond, 200*time.Millisecond
+	o.FailOnDrainError = false
+	var out syncBuffer
+	o.Out = &out
+	sum, err := Run(ctx, target, o)
+	t.Logf("run (%v):\n%s", err, out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "blocked by PodDisruptionBudget default/db") || !strings.Contains(out.String(), "terminating it anyway") {
+		t.Errorf("the output does not warn that the drain of %s was blocked and the machine terminated anyway", old[0])
+	}
+	if got := slices.Sorted(slices.Values(sum.Replaced)); !slices.Equal(got, old) {
+		t.Errorf("replaced %v, want %v", got, old)
+	}
+	now := c.waitMachines(t, "v2")
+	for _, id := range old {
+		if slices.Contains(now, id) {
+			t.Errorf("machine %s still runs after a run that counts it replaced", id)
+		}
+		if _, err := kube.CoreV1().Nodes().Get(ctx, id, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("node %s of a terminated machine: %v, want it deleted", id, err)
+		}
+	}
+	nodes, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if n.Spec.Unschedulable {
+			t.Errorf("node %s is left cordoned", n.Name)
+		}
+	}
+}
+
 // TestLocalCloudResumeBeforeValidating: a run killed while a replacement
 // boots leaves a cluster that does not validate yet; the re-run must not
 // refuse to start for that (it would never finish the machine), but finish

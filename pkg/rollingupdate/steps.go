@@ -108,7 +108,12 @@ func (r *runner) replaceMachine(ctx context.Context, mr *machineRun) error {
 		err := s.run(ctx, mr)
 		stop()
 		if err != nil {
-			return r.stepFailed(ctx, mr, s.name, err)
+			if err := r.stepFailed(ctx, mr, s.name, err); err != nil {
+				return err
+			}
+			// The failure was accepted (--fail-on-drain-error=false) and
+			// recorded: the machine is replaced all the same.
+			continue
 		}
 		if err := r.cp.update(ctx, mr.id, func(m *MachineRecord) { m.Steps = append(m.Steps, s.name) }); err != nil {
 			return err

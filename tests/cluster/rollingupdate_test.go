@@ -158,6 +158,13 @@ func TestRollingUpdate(t *testing.T) {
 		if blocked, _ := strconv.Atoi(m[len(m)-1][2]); blocked < 15 || blocked > 25 {
 			t.Errorf("blocked for %ds, want about the 20s drain timeout", blocked)
 		}
+		// While blocked, the run reports the pod and budget every 10 s.
+		progress := regexp.MustCompile(`pod default/ru-\S+ blocked by PodDisruptionBudget default/ru for (\d+)s`).FindAllStringSubmatch(r.Stdout, -1)
+		if len(progress) < 2 {
+			t.Errorf("the run reported the blocked drain %d times in 20 s, want it every 10 s:\n%s", len(progress), r.Stdout)
+		} else if first, _ := strconv.Atoi(progress[0][1]); first > 2 {
+			t.Errorf("the first report of the blocked drain came after %ds, want at once", first)
+		}
 		pod, err := client.CoreV1().Pods("default").Get(context.Background(), strings.TrimPrefix(m[0][1], "default/"), metav1.GetOptions{})
 		if err != nil || pod.DeletionTimestamp != nil {
 			t.Errorf("the pod the error names, %s, should still run: %v", m[0][1], err)

@@ -69,6 +69,13 @@ func TestUpgradeCluster(t *testing.T) {
 		t.Errorf("update did not hold the nodes at %s:\n%s", oldVersion, up)
 	}
 
+	dry := e.Must("rolling-update", "cluster", name)
+	for _, want := range []string{"Version skew: node group nodes-a stays at Kubernetes " + oldVersion, "With --yes, the control plane is rolled first", "Must specify --yes to rolling-update."} {
+		if !strings.Contains(dry, want) {
+			t.Errorf("rolling-update without --yes lacks %q:\n%s", want, dry)
+		}
+	}
+
 	start := time.Now()
 	ru := e.Run("rolling-update", "cluster", name, "--yes", "--node-interval", "5s", "--post-drain-delay", "2s", "--validation-timeout", "10m")
 	t.Logf("FIGURE rolling-update 1cp+2nodes %s -> %s: %s", oldVersion, version, time.Since(start).Round(100*time.Millisecond))
