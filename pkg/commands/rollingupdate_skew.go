@@ -15,11 +15,7 @@ import (
 // printHeldNodeGroups tells a dry run that node groups wait for the
 // control plane: the plan shows them up to date, yet --yes will roll them.
 func (o *rootOptions) printHeldNodeGroups(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, opts rollingupdate.Options) error {
-	c, igs, err := cloudup.Complete(ctx, reg, name)
-	if err != nil {
-		return err
-	}
-	holds, err := cloudup.HoldNodeGroups(ctx, provider, reg.Store(), c, igs)
+	_, holds, err := heldNodeGroups(ctx, reg, provider, name)
 	if err != nil || len(holds) == 0 {
 		return err
 	}
@@ -40,11 +36,7 @@ func (o *rootOptions) printHeldNodeGroups(ctx context.Context, reg *registry.Reg
 // held node groups' launch configs, and leaves the node groups to the main
 // run, so one `rolling-update --yes` completes the upgrade in the safe order.
 func (o *rootOptions) rollControlPlaneFirst(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, t rollingupdate.Target, opts rollingupdate.Options) error {
-	c, igs, err := cloudup.Complete(ctx, reg, name)
-	if err != nil {
-		return err
-	}
-	holds, err := cloudup.HoldNodeGroups(ctx, provider, reg.Store(), c, igs)
+	c, holds, err := heldNodeGroups(ctx, reg, provider, name)
 	if err != nil || len(holds) == 0 {
 		return err
 	}
@@ -67,4 +59,15 @@ func (o *rootOptions) rollControlPlaneFirst(ctx context.Context, reg *registry.R
 		return fmt.Errorf("update the node groups after the control plane: %w", err)
 	}
 	return nil
+}
+
+// heldNodeGroups returns the completed cluster and the node groups
+// `hull update` holds back for the control plane.
+func heldNodeGroups(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string) (*v1alpha1.Cluster, []cloudup.NodeGroupHold, error) {
+	c, igs, err := cloudup.Complete(ctx, reg, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	holds, err := cloudup.HoldNodeGroups(ctx, provider, reg.Store(), c, igs)
+	return c, holds, err
 }

@@ -11,27 +11,30 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/kube/kubetest"
 	"github.com/hullproject/hull/pkg/kube/validate"
 )
 
-// TestLocalCloudSurgeDrainBlocked: a surged machine whose drain a budget
-// blocks is given back uncordoned, and says so; the re-run cordons it
-// again before draining it (the checkpoint must not remember a cordon that
-// was undone, or evicted pods could land back on the node), and every
-// terminated machine's Node is deleted, as no cloud node controller runs.
-func TestLocalCloudSurgeDrainBlocked(t *testing.T) {
+// blockedDrain is a two-machine group on stand-in kubelets whose first
+// node runs a pod that a budget allows no eviction of, with the group's
+// launch config bumped to v2: every run must drain that pod.
+type blockedDrain struct {
+	c      *localCluster
+	kube   kubernetes.Interface
+	old    []string
+	target Target
+	o      Options
+}
+
+func newBlockedDrain(t *testing.T, ctx context.Context, name, cidr, subnet string, ru *v1alpha1.RollingUpdate) *blockedDrain {
+	t.Helper()
 	cl := localCloud(t)
-	s := kubetest.Start(t)
-	kube := s.Client()
-	ru := &v1alpha1.RollingUpdate{MaxSurge: ptrIntstr(intstr.FromInt32(1)), MaxUnavailable: ptrIntstr(intstr.FromInt32(0))}
-	c := newLocalCluster(t, "ru-blocked.local", "10.222.128.0/18", "10.222.129.0/24", ru)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	stopKubelets := standInKubelets(t, cl, kube, c.name)
-	defer stopKubelets()
+	kube := kubetest.Start(t).Client()
+	c := newLocalCluster(t, name, cidr, subnet, ru)
+	t.Cleanup(standInKubelets(t, cl, kube, c.name))
 
 	old := c.waitMachines(t, "v1")
 	waitUntil(t, time.Minute, "the nodes", func() bool { return nodeIsReady(ctx, kube, old[0]) && nodeIsReady(ctx, kube, old[1]) })
@@ -50,6 +53,20 @@ func TestLocalCloudSurgeDrainBlocked(t *testing.T) {
 	o.NodeInterval, o.PostDrainDelay, o.GracePeriodSeconds = 0, 0, 0
 	o.DrainTimeout, o.ValidationTimeout = 3*time.Second, 2*time.Minute
 	o.PollInterval, o.ValidateInterval = 100*time.Millisecond, 200*time.Millisecond
+	return &blockedDrain{c: c, kube: kube, old: old, target: target, o: o}
+}
+
+// TestLocalCloudSurgeDrainBlocked: a surged machine whose drain a budget
+// blocks is given back uncordoned, and says so; the re-run cordons it
+// again before draining it (the checkpoint must not remember a cordon that
+// was undone, or evicted pods could land back on the node), and every
+// terminated machine's Node is deleted, as no cloud node controller runs.
+func TestLocalCloudSurgeDrainBlocked(t *testing.T) {
+	ru := &v1alpha1.RollingUpdate{MaxSurge: ptrIntstr(intstr.FromInt32(1)), MaxUnavailable: ptrIntstr(intstr.FromInt32(0))}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	f := newBlockedDrain(t, ctx, "ru-blocked.local", "10.222.128.0/18", "10.222.129.0/24", ru)
+	c, kube, old, target, o := f.c, f.kube, f.old, f.target, f.o
 	var out1 syncBuffer
 	o.Out = &out1
 	_, err := Run(ctx, target, o)
@@ -96,33 +113,12 @@ func TestLocalCloudSurgeDrainBlocked(t *testing.T) {
 // the same: terminated, its Node deleted, its replacement awaited. Nothing
 // is left running, cordoned or counted as replaced without being so.
 func TestLocalCloudDrainErrorIgnored(t *testing.T) {
-	cl := localCloud(t)
-	s := kubetest.Start(t)
-	kube := s.Client()
 	ru := &v1alpha1.RollingUpdate{MaxSurge: ptrIntstr(intstr.FromInt32(0)), MaxUnavailable: ptrIntstr(intstr.FromInt32(1))}
-	c := newLocalCluster(t, "ru-ignore.local", "10.237.0.0/16", "10.237.1.0/24", ru)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	stopKubelets := standInKubelets(t, cl, kube, c.name)
-	defer stopKubelets()
-
-	old := c.waitMachines(t, "v1")
-	waitUntil(t, time.Minute, "the nodes", func() bool { return nodeIsReady(ctx, kube, old[0]) && nodeIsReady(ctx, kube, old[1]) })
-	mkRunningPod(t, kube, "db-0", old[0], map[string]string{"app": "db"})
-	// No disruption controller runs, so the budget's status allows nothing.
-	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "db"}, Spec: policyv1.PodDisruptionBudgetSpec{
-		MinAvailable: ptrIntstr(intstr.FromInt32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}
-	if _, err := kube.PolicyV1().PodDisruptionBudgets("default").Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-
-	c.bump(t, "v2")
-	target := c.target(ru)
-	target.Kube = kube
-	o := DefaultOptions()
-	o.NodeInterval, o.PostDrainDelay, o.GracePeriodSeconds = 0, 0, 0
-	o.DrainTimeout, o.ValidationTimeout = 2*time.Second, 2*time.Minute
-	o.PollInterval, o.ValidateInterval = 100*time.Millisecond, 200*time.Millisecond
+	f := newBlockedDrain(t, ctx, "ru-ignore.local", "10.237.0.0/16", "10.237.1.0/24", ru)
+	c, kube, old, target, o := f.c, f.kube, f.old, f.target, f.o
+	o.DrainTimeout = 2 * time.Second
 	o.FailOnDrainError = false
 	var out syncBuffer
 	o.Out = &out
