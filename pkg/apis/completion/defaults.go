@@ -105,8 +105,10 @@ const (
 	// version; the local cloud builds images under exactly this name.
 	ImagePrefix = "hull-kubernetes-"
 
-	// AWSImageSuffix marks the architecture of the AWS image. A placeholder
-	// until image selection moves to the release channels.
+	// AWSImageSuffix marks the architecture of the AWS image: hull's
+	// default machine types are amd64. `hull image build --cloud aws` names
+	// AMIs by the channel's pattern (hull-kubernetes-{version}-amd64-*) and
+	// the provider picks the newest AMI whose name starts with this one.
 	AWSImageSuffix = "-amd64"
 )
 
