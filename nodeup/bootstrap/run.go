@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hullproject/hull/nodeup/awsroutes"
 	"github.com/hullproject/hull/nodeup/etcdmanager"
 	"github.com/hullproject/hull/nodeup/kubeapi"
 	"github.com/hullproject/hull/nodeup/model"
@@ -204,10 +205,24 @@ const LocalPollInterval = 2 * time.Second
 // ends, then stops them (kubelet first).
 func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, log *slog.Logger) error {
 	go func() {
+		// On AWS pod traffic goes through the VPC route tables, which the
+		// control plane keeps; elsewhere every machine routes to the others.
+		if in.Facts.Cloud == "aws" && !in.IsControlPlane() {
+			return
+		}
 		l := &kubeapi.Lazy{Kubeconfig: filepath.Join(in.Root, model.KubeletKubeconfig), Wait: model.NodeTimeout}
 		c, err := l.Get(ctx)
 		if err != nil {
 			log.Error("pod route controller cannot start", "err", err)
+			return
+		}
+		if in.Facts.Cloud == "aws" {
+			rc, err := awsroutes.New(ctx, in.Config.ClusterName, in.Config.PodCIDR, log)
+			if err != nil {
+				log.Error("VPC pod route controller cannot start", "err", err)
+				return
+			}
+			rc.Run(ctx, c.Kube, awsroutes.DefaultInterval)
 			return
 		}
 		(&kubeapi.Routes{Kube: c.Kube, Self: in.Facts.Hostname, Router: kubeapi.IPRoute{}, Every: 3 * time.Second, Log: log}).Run(ctx)

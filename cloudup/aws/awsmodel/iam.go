@@ -69,8 +69,10 @@ func iamRoles(c *v1alpha1.Cluster) ([]IAMRole, error) {
 // rolePolicy is the least a machine of the role needs. Every machine reads
 // its nodeup config; workers read the issued CA certificates and the
 // bootstrap token; the control plane reads the private keysets and secrets,
-// keeps the etcd member registry and backups, attaches its etcd volumes and
-// registers with the API load balancer. A bastion needs only its config.
+// keeps the etcd member registry and backups, attaches its etcd volumes,
+// registers with the API load balancer, and routes the pod CIDRs in the
+// cluster's route tables (nodeup/awsroutes), turning the source/destination
+// check of the cluster's machines off. A bastion needs only its config.
 func rolePolicy(c *v1alpha1.Cluster, role v1alpha1.InstanceGroupRole) PolicyDocument {
 	doc := PolicyDocument{Version: "2012-10-17"}
 	bucket, base, ok := S3Location(c.Spec.ConfigBase)
@@ -101,8 +103,10 @@ func rolePolicy(c *v1alpha1.Cluster, role v1alpha1.InstanceGroupRole) PolicyDocu
 	case v1alpha1.RoleControlPlane:
 		doc.Statement = append(doc.Statement,
 			Statement{Sid: "Describe", Effect: "Allow", Resource: []string{"*"}, Action: []string{
-				"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances", "ec2:DescribeVolumes",
+				"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances", "ec2:DescribeRouteTables", "ec2:DescribeVolumes",
 				"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"}},
+			Statement{Sid: "PodRoutes", Effect: "Allow", Resource: []string{"*"}, Condition: clusterTag,
+				Action: []string{"ec2:CreateRoute", "ec2:DeleteRoute", "ec2:ModifyInstanceAttribute", "ec2:ReplaceRoute"}},
 			Statement{Sid: "EtcdVolumes", Effect: "Allow", Resource: []string{"*"}, Condition: clusterTag,
 				Action: []string{"ec2:AttachVolume", "ec2:DetachVolume"}},
 			Statement{Sid: "APILoadBalancer", Effect: "Allow", Resource: []string{"*"}, Condition: clusterTag,

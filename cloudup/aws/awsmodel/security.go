@@ -11,6 +11,11 @@ const (
 	PortAPI     = 443
 	PortKubelet = 10250
 	PortSSH     = 22
+	// PortEtcdFirst and PortEtcdLast bound the ports cloudup gives etcd
+	// clusters on control-plane machines (main 2379-2380, events
+	// 2381-2382, further clusters upward): nodes never reach them.
+	PortEtcdFirst = 2379
+	PortEtcdLast  = 2399
 )
 
 // AnyCIDR is where SSH and the API are open from when the spec names no
@@ -59,6 +64,10 @@ func tcpFrom(port int32, src, why string) Rule {
 	return Rule{Protocol: "tcp", FromPort: port, ToPort: port, Source: src, Description: why}
 }
 
+func rangeFrom(proto string, from, to int32, src, why string) Rule {
+	return Rule{Protocol: proto, FromPort: from, ToPort: to, Source: src, Description: why}
+}
+
 func tcpFromCIDRs(port int32, cidrs []string, why string) []Rule {
 	if len(cidrs) == 0 {
 		cidrs = []string{AnyCIDR}
@@ -70,11 +79,13 @@ func tcpFromCIDRs(port int32, cidrs []string, why string) []Rule {
 	return out
 }
 
-// securityGroups is least privilege: nodes and the control plane talk
-// freely among themselves; nodes reach the control plane only on the API
-// and kubelet ports; the API is open from kubernetesAPIAccess through the
-// load balancer only; SSH is open from sshAccess to the bastion, or, with
-// no bastion, to the machines themselves.
+// securityGroups: nodes and the control plane talk freely among
+// themselves and the control plane to the nodes; nodes reach the control
+// plane on every port but etcd's, since pod traffic (routed through the
+// VPC, with pod addresses) flows between pods on any machine, as kops
+// allows it for kubenet; the API is open from kubernetesAPIAccess through
+// the load balancer only; SSH is open from sshAccess to the bastion, or,
+// with no bastion, to the machines themselves.
 func securityGroups(c *v1alpha1.Cluster, bastion bool) []SecurityGroup {
 	name := c.Metadata.Name
 	ssh := func() []Rule {
@@ -92,8 +103,10 @@ func securityGroups(c *v1alpha1.Cluster, bastion bool) []SecurityGroup {
 	cp.Ingress = append([]Rule{
 		allFrom(SGControlPlane, "control plane to control plane"),
 		tcpFrom(PortAPI, SGAPILB, "api from the load balancer"),
-		tcpFrom(PortAPI, SGNodes, "api from nodes"),
-		tcpFrom(PortKubelet, SGNodes, "kubelet from nodes (metrics)"),
+		rangeFrom("tcp", 1, PortEtcdFirst-1, SGNodes, "nodes and their pods, below etcd"),
+		rangeFrom("tcp", PortEtcdLast+1, 65535, SGNodes, "nodes and their pods, above etcd"),
+		rangeFrom("udp", 1, 65535, SGNodes, "nodes and their pods"),
+		rangeFrom("icmp", -1, -1, SGNodes, "nodes and their pods: ICMP (path MTU)"),
 	}, ssh()...)
 
 	nodes := SecurityGroup{Key: SGNodes, Description: "nodes of " + name}

@@ -7,9 +7,10 @@ import (
 )
 
 type route struct {
-	dest    string
-	gateway string // igw id or "local"
-	nat     string
+	dest     string
+	gateway  string // igw id or "local"
+	nat      string
+	instance string
 }
 
 type rtAssoc struct {
@@ -52,8 +53,15 @@ func (s *Server) renderRouteTable(id string, r *routeTable) x {
 		if g := s.ec2.igws[rt.gateway]; rt.gateway != "" && rt.gateway != "local" && (g == nil || g.vpc != r.vpc) {
 			state = "blackhole"
 		}
-		routes = append(routes, el("item", txt("destinationCidrBlock", rt.dest), opt("gatewayId", rt.gateway),
-			opt("natGatewayId", rt.nat), txt("state", state), txt("origin", origin)))
+		var inst []x
+		if rt.instance != "" {
+			if i := s.ec2.instances[rt.instance]; i == nil || i.state == "terminated" || i.state == "shutting-down" {
+				state = "blackhole"
+			}
+			inst = []x{txt("instanceId", rt.instance), txt("instanceOwnerId", Account), txt("networkInterfaceId", "eni-"+rt.instance[2:])}
+		}
+		routes = append(routes, el("item", append([]x{txt("destinationCidrBlock", rt.dest), opt("gatewayId", rt.gateway),
+			opt("natGatewayId", rt.nat), txt("state", state), txt("origin", origin)}, inst...)...))
 	}
 	if r.main {
 		assocs = append(assocs, el("item", txt("routeTableAssociationId", "rtbassoc-"+id[4:]), txt("routeTableId", id),
@@ -127,8 +135,16 @@ func (s *Server) routeFrom(p params, r *routeTable) (route, *apiError) {
 	if err != nil {
 		return route{}, errInvalidParameter("Value (%s) for parameter destinationCidrBlock is invalid", p.str("DestinationCidrBlock"))
 	}
-	rt := route{dest: dest.String(), gateway: p.str("GatewayId"), nat: p.str("NatGatewayId")}
+	rt := route{dest: dest.String(), gateway: p.str("GatewayId"), nat: p.str("NatGatewayId"), instance: p.str("InstanceId")}
 	switch {
+	case rt.instance != "":
+		i := s.ec2.instances[rt.instance]
+		if i == nil || i.state == "terminated" {
+			return rt, newErr(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", rt.instance)
+		}
+		if i.vpc != r.vpc {
+			return rt, errInvalidParameter("route table and instance %s belong to different networks", rt.instance)
+		}
 	case rt.gateway != "":
 		g := s.ec2.igws[rt.gateway]
 		if g == nil {
