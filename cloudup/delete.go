@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/cli/output"
@@ -16,11 +17,15 @@ type CloudResources struct {
 	Groups        []string
 	LaunchConfigs []string
 	Network       *cloud.Network
+	// Extras are the provider's other resources ("Kind/name", see
+	// cloud.Extras), which DeleteNetwork deletes.
+	Extras []string
 }
 
-// Empty reports whether nothing is left.
+// Empty reports whether nothing is left. An adopted network is not the
+// cluster's: it does not count.
 func (r *CloudResources) Empty() bool {
-	return len(r.LoadBalancers)+len(r.Groups)+len(r.LaunchConfigs) == 0 && r.Network == nil
+	return len(r.LoadBalancers)+len(r.Groups)+len(r.LaunchConfigs)+len(r.Extras) == 0 && (r.Network == nil || r.Network.Adopted)
 }
 
 // Keys lists the resources as Kind/name, in deletion order.
@@ -36,9 +41,13 @@ func (r *CloudResources) Keys() []string {
 		keys = append(keys, "LaunchConfig/"+n)
 	}
 	if r.Network != nil {
-		keys = append(keys, "Network/"+r.Network.Cluster)
+		k := "Network/" + r.Network.Cluster
+		if r.Network.Adopted {
+			k += " (adopted " + r.Network.ID + ": only what the cluster made in it)"
+		}
+		keys = append(keys, k)
 	}
-	return keys
+	return append(keys, r.Extras...)
 }
 
 // FindCloudResources lists what the cluster owns, whether or not its spec
@@ -69,14 +78,20 @@ func FindCloudResources(ctx context.Context, p cloud.Provider, cluster string) (
 	if r.Network, err = p.FindNetwork(ctx, cluster); err != nil {
 		return nil, fmt.Errorf("find network: %w", err)
 	}
+	if x, ok := p.(cloud.Extras); ok {
+		if r.Extras, err = x.FindExtras(ctx, cluster); err != nil {
+			return nil, fmt.Errorf("find other resources: %w", err)
+		}
+	}
 	return r, nil
 }
 
 // DeleteCloudResources deletes in reverse dependency order, each step
 // finished before the next starts: load balancers, instance groups (their
-// machines stopped), launch configs, then the network. It keeps going after
-// a failure so one stuck resource does not strand the rest, and reports
-// everything it could not delete.
+// machines stopped), launch configs, then the network and the provider's
+// other resources. It keeps going after a failure so one stuck resource
+// does not strand the rest, and reports everything it could not delete;
+// when every step succeeded it looks again and reports what is still there.
 func DeleteCloudResources(ctx context.Context, p cloud.Provider, cluster string, r *CloudResources, out io.Writer) error {
 	progress := output.NewProgress(out)
 	var errs []error
@@ -107,8 +122,17 @@ func DeleteCloudResources(ctx context.Context, p cloud.Provider, cluster string,
 	for _, n := range r.LaunchConfigs {
 		step("LaunchConfig/"+n, func() error { return p.DeleteLaunchConfig(ctx, cluster, n) })
 	}
-	if r.Network != nil && len(errs) == 0 {
+	if (r.Network != nil || len(r.Extras) > 0) && len(errs) == 0 {
 		step("Network/"+cluster, func() error { return p.DeleteNetwork(ctx, cluster) })
+	}
+	if len(errs) == 0 {
+		left, err := FindCloudResources(ctx, p, cluster)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("check that nothing is left: %w", err))
+		case !left.Empty():
+			errs = append(errs, fmt.Errorf("still there after delete: %s", strings.Join(left.Keys(), ", ")))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("could not delete every resource of %s (re-run delete to retry): %w", cluster, errors.Join(errs...))

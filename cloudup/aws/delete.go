@@ -74,12 +74,14 @@ func (d *deleter) err() error {
 }
 
 // DeleteNetwork deletes what the cluster owns beyond its groups and load
-// balancer, found by the cluster tag, in dependency order: stray machines,
+// balancer (FindExtras lists it), found by the cluster tag or the names
+// hull gives, whether or not the VPC is still there, in dependency order:
+// the API record, stray machines,
 // NAT gateways, elastic IPs, route tables, the internet gateway, security
 // groups (their cross references first), subnets, the VPC (unless
 // adopted), the API target group, and last the IAM roles and instance
-// profiles (cloudup deletes the network last, so nothing uses them any
-// more). Dependency violations are retried with backoff until
+// profiles of every role and the imported key pairs (cloudup deletes the
+// network last, so nothing uses them any more). Dependency violations are retried with backoff until
 // Options.DeleteTimeout; the error lists everything left behind.
 func (p *Provider) DeleteNetwork(ctx context.Context, cluster string) error {
 	if err := p.checkCluster(cluster); err != nil {
@@ -92,6 +94,11 @@ func (p *Provider) DeleteNetwork(ctx context.Context, cluster string) error {
 		return err
 	}
 	d := p.newDeleter()
+	if p.cluster.Spec.DNSZone != "" {
+		if err := p.DeleteDNSRecord(ctx, cluster, p.model.LoadBalancer.DNSName); err != nil {
+			d.fail("API DNS record", err)
+		}
+	}
 	p.terminateStrays(ctx, d)
 	for _, k := range sortedKeys(n.nats) {
 		id := n.nats[k].NatGatewayId
@@ -161,27 +168,17 @@ func (p *Provider) DeleteNetwork(ctx context.Context, cluster string) error {
 }
 
 // terminateStrays terminates cluster machines no group owns any more
-// (detached ones, or ones whose group was deleted by hand).
+// (detached ones, or ones whose group was deleted by hand): cloudup
+// deletes the groups before the network.
 func (p *Provider) terminateStrays(ctx context.Context, d *deleter) {
-	var ids []string
-	pages := ec2.NewDescribeInstancesPaginator(p.ec2, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(maxInstancePage),
-		Filters: []ec2types.Filter{p.clusterFilter(), {Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}}}})
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			d.fail("instances", wrap(err, "describe instances of %s", p.name()))
-			return
-		}
-		for _, r := range out.Reservations {
-			for _, i := range r.Instances {
-				ids = append(ids, aws.ToString(i.InstanceId))
-			}
-		}
+	ids, err := p.clusterInstances(ctx)
+	if err != nil {
+		d.fail("instances", err)
+		return
 	}
 	if len(ids) == 0 {
 		return
 	}
-	sort.Strings(ids)
 	d.do(ctx, fmt.Sprintf("instances %v", ids), func() error {
 		_, err := p.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
 		return err

@@ -159,7 +159,8 @@ func (p *Provider) ensureInstanceProfile(ctx context.Context, r awsmodel.IAMRole
 // deleteRoles removes the cluster's roles, their policies and instance
 // profiles; a role tagged for another cluster is left alone.
 func (p *Provider) deleteRoles(ctx context.Context, d *deleter) {
-	for _, r := range p.model.Roles {
+	for _, role := range allRoles {
+		r := awsmodel.IAMRole{Name: awsmodel.IAMName(p.name(), role)}
 		got, err := p.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(r.Name)})
 		roleExists := err == nil
 		if err != nil && !hasCode(err, "NoSuchEntity") {

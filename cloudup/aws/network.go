@@ -78,24 +78,8 @@ func (p *Provider) describeNetwork(ctx context.Context) (*network, error) {
 			n.igw = &out.InternetGateways[0]
 		}
 	}
-	nats := ec2.NewDescribeNatGatewaysPaginator(p.ec2, &ec2.DescribeNatGatewaysInput{
-		Filter:     []ec2types.Filter{p.clusterFilter(), {Name: aws.String("state"), Values: []string{"pending", "available"}}},
-		MaxResults: aws.Int32(maxEC2Results)})
-	for nats.HasMorePages() {
-		out, err := nats.NextPage(ctx)
-		if err != nil {
-			return nil, wrap(err, "describe NAT gateways of cluster %s", p.name())
-		}
-		for _, g := range out.NatGateways {
-			n.nats[resourceTag(g.Tags)] = g
-		}
-	}
-	eips, err := p.ec2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: []ec2types.Filter{p.clusterFilter()}})
-	if err != nil {
-		return nil, wrap(err, "describe elastic IPs of cluster %s", p.name())
-	}
-	for _, a := range eips.Addresses {
-		n.eips[resourceTag(a.Tags)] = a
+	if err := p.describeGateways(ctx, n); err != nil {
+		return nil, err
 	}
 	rtbs := ec2.NewDescribeRouteTablesPaginator(p.ec2, &ec2.DescribeRouteTablesInput{
 		Filters: append([]ec2types.Filter{p.clusterFilter()}, vpcFilter...), MaxResults: aws.Int32(maxRouteTables)})
@@ -181,7 +165,7 @@ func (p *Provider) FindNetwork(ctx context.Context, cluster string) (*cloud.Netw
 	if err != nil || n.vpc == nil {
 		return nil, err
 	}
-	out := &cloud.Network{Cluster: cluster, CIDR: aws.ToString(n.vpc.CidrBlock), ID: aws.ToString(n.vpc.VpcId)}
+	out := &cloud.Network{Cluster: cluster, CIDR: aws.ToString(n.vpc.CidrBlock), ID: aws.ToString(n.vpc.VpcId), Adopted: p.model.VPC.ID != ""}
 	global, perSubnet := p.problems(n)
 	for _, m := range p.model.Subnets {
 		s, ok := n.subnets[m.Name]

@@ -94,6 +94,7 @@ var (
 	_ cloud.Provider          = (*Provider)(nil)
 	_ cloud.DNS               = (*Provider)(nil)
 	_ cloud.LoadBalancerHosts = (*Provider)(nil)
+	_ cloud.Extras            = (*Provider)(nil)
 )
 
 // New builds the provider for a completed cluster. It makes no API call.

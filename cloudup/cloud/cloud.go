@@ -13,6 +13,10 @@ type Network struct {
 	Subnets []Subnet `json:"subnets"`
 	// ID is the provider's identifier (a bridge name, a VPC id); output only.
 	ID string `json:"id,omitempty"`
+	// Adopted says the network is not the cluster's own (an existing VPC
+	// the spec names): deleting it deletes only what the cluster made in
+	// it, and it outlives the cluster. Output only.
+	Adopted bool `json:"adopted,omitempty"`
 }
 
 // Subnet is one address range of a Network in one zone.
@@ -190,4 +194,15 @@ type DNS interface {
 	FindDNSRecord(ctx context.Context, cluster, name string) (*DNSRecord, error) // nil, nil when absent
 	EnsureDNSRecord(ctx context.Context, r *DNSRecord) error
 	DeleteDNSRecord(ctx context.Context, cluster, name string) error
+}
+
+// Extras is implemented by providers that own more for a cluster than its
+// network, groups, launch configs and load balancers (IAM roles, key
+// pairs, DNS records, addresses, machines no group owns).
+type Extras interface {
+	// FindExtras lists them as "Kind/name", each kind found on its own (by
+	// the cluster tag, or by the name hull gives it), so that what a failed
+	// delete left behind shows even when the network is gone.
+	// DeleteNetwork deletes them.
+	FindExtras(ctx context.Context, cluster string) ([]string, error)
 }

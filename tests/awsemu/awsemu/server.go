@@ -98,7 +98,8 @@ type Server struct {
 	seq      int
 	step     int
 	log      []Request
-	throttle map[string]int // service ("" any) -> calls left to throttle
+	throttle map[string]int     // service ("" any) -> calls left to throttle
+	failures map[string]failure // "service:Action" -> injected failure
 
 	ec2 ec2State
 	asg asgState
@@ -124,7 +125,7 @@ func NewWithOptions(o Options) *Server {
 	if o.PowerOffSteps <= 0 {
 		o.PowerOffSteps = 2
 	}
-	s := &Server{opts: o, throttle: map[string]int{}}
+	s := &Server{opts: o, throttle: map[string]int{}, failures: map[string]failure{}}
 	s.ec2.init()
 	s.asg.init()
 	s.elb.init()
@@ -153,6 +154,44 @@ func (s *Server) Throttle(service string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.throttle[service] = n
+}
+
+type failure struct {
+	code string
+	left int // calls left to fail; < 0 for every call
+}
+
+// Fail makes the next n calls of service's action (n < 0: every call,
+// until Fail with n = 0) fail with the error code, as when a policy denies
+// them ("AccessDenied", HTTP 403) or AWS refuses them (HTTP 400).
+func (s *Server) Fail(service, action, code string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n == 0 {
+		delete(s.failures, service+":"+action)
+		return
+	}
+	s.failures[service+":"+action] = failure{code: code, left: n}
+}
+
+func (s *Server) injectedLocked(service, action string) *apiError {
+	k := service + ":" + action
+	f, ok := s.failures[k]
+	if !ok {
+		return nil
+	}
+	if f.left > 0 {
+		if f.left--; f.left == 0 {
+			delete(s.failures, k)
+		} else {
+			s.failures[k] = f
+		}
+	}
+	status := http.StatusBadRequest
+	if f.code == "AccessDenied" || f.code == "UnauthorizedOperation" {
+		status = http.StatusForbidden
+	}
+	return newErr(status, f.code, "awsemu: %s fails on request", action)
 }
 
 // Requests returns a copy of the request log.
@@ -257,6 +296,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			aerr.status = http.StatusServiceUnavailable
 		}
 	default:
+		if aerr = s.injectedLocked(service, action); aerr != nil {
+			break
+		}
 		if !s.opts.ManualReconcile {
 			s.reconcileLocked()
 		}
