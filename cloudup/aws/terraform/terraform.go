@@ -198,20 +198,32 @@ func (w *writer) network() {
 			"availability_zone": s.Zone, "map_public_ip_on_launch": s.MapPublicIP, "tags": s.Tags})
 	}
 	igw := tfName(name)
-	d.resource("aws_internet_gateway", igw, map[string]any{"vpc_id": w.vpcID(),
-		"tags": merge(w.m.Tags, map[string]string{awsmodel.TagName: name, awsmodel.TagResource: "igw"})})
+	igwID := ref("aws_internet_gateway", igw, "id")
+	if w.m.VPC.ID == "" {
+		d.resource("aws_internet_gateway", igw, map[string]any{"vpc_id": w.vpcID(),
+			"tags": merge(w.m.Tags, map[string]string{awsmodel.TagName: name, awsmodel.TagResource: "igw"})})
+	} else {
+		// An adopted VPC brings its internet gateway, as --target direct
+		// uses it: the one attached to the VPC.
+		igwID = "${data.aws_internet_gateway." + igw + ".id}"
+		d.add("data", "aws_internet_gateway", igw, map[string]any{
+			"filter": []map[string]any{{"name": "attachment.vpc-id", "values": []string{w.m.VPC.ID}}}})
+	}
 	for _, n := range w.m.NATGateways {
 		nat := tfName(n.Zone + "." + name)
 		d.resource("aws_eip", nat, map[string]any{"domain": "vpc", "tags": n.Tags})
-		d.resource("aws_nat_gateway", nat, map[string]any{"allocation_id": ref("aws_eip", nat, "id"),
-			"subnet_id": w.subnetID(n.Subnet), "tags": n.Tags, "depends_on": []string{"aws_internet_gateway." + igw}})
+		body := map[string]any{"allocation_id": ref("aws_eip", nat, "id"), "subnet_id": w.subnetID(n.Subnet), "tags": n.Tags}
+		if w.m.VPC.ID == "" {
+			body["depends_on"] = []string{"aws_internet_gateway." + igw}
+		}
+		d.resource("aws_nat_gateway", nat, body)
 	}
 	for _, rt := range w.m.RouteTables {
 		rtName := tfName(rt.Key + "." + name)
 		d.resource("aws_route_table", rtName, map[string]any{"vpc_id": w.vpcID(), "tags": rt.Tags})
 		route := map[string]any{"route_table_id": ref("aws_route_table", rtName, "id"), "destination_cidr_block": "0.0.0.0/0"}
 		if rt.Target == awsmodel.TargetIGW {
-			route["gateway_id"] = ref("aws_internet_gateway", igw, "id")
+			route["gateway_id"] = igwID
 		} else {
 			route["nat_gateway_id"] = ref("aws_nat_gateway", tfName(strings.TrimPrefix(rt.Target, "nat-")+"."+name), "id")
 		}

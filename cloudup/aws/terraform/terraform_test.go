@@ -28,26 +28,44 @@ var refRE = regexp.MustCompile(`\$\{(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // Cases are the clusters the goldens pin: 1 and 3 control planes, public
-// and private (with a bastion) topology.
+// and private (with a bastion) topology; an existing VPC with one existing
+// subnet and an imported SSH key; an internal API load balancer with a
+// named key pair and the DNS zone given by id.
 var cases = []struct {
 	golden string
 	opts   newcluster.Options
+	edit   func(s *v1alpha1.ClusterSpec)
 }{
-	{"public-1cp", newcluster.Options{Name: "one.example.com", Zones: []string{"us-east-1a"}}},
-	{"public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3}},
-	{"private-1cp", newcluster.Options{Name: "private-one.example.com", Zones: []string{"us-east-1a"}, Topology: v1alpha1.TopologyPrivate, Bastion: true}},
+	{"public-1cp", newcluster.Options{Name: "one.example.com", Zones: []string{"us-east-1a"}}, nil},
+	{"public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3}, nil},
+	{"private-1cp", newcluster.Options{Name: "private-one.example.com", Zones: []string{"us-east-1a"}, Topology: v1alpha1.TopologyPrivate, Bastion: true}, nil},
 	{"private-3cp", newcluster.Options{Name: "private-three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-		ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true}},
+		ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true}, nil},
+	{"existing-vpc", newcluster.Options{Name: "existing.example.com", Zones: []string{"us-east-1a", "us-east-1b"}, Topology: v1alpha1.TopologyPrivate,
+		SSHPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPfhxTYmkoN5UO1bZmd7aRZRDbIiYMq//KMX2wGDj82V ops@example.com"},
+		func(s *v1alpha1.ClusterSpec) {
+			s.Networking.NetworkID, s.Networking.NetworkCIDR = "vpc-0123456789abcdef0", "10.1.0.0/16"
+			s.Networking.Subnets[0].ID, s.Networking.Subnets[0].CIDR = "subnet-0123456789abcdef0", "10.1.32.0/19"
+		}},
+	{"internal-lb", newcluster.Options{Name: "internal.example.com", Zones: []string{"us-east-1a"}, Topology: v1alpha1.TopologyPrivate,
+		Bastion: true, SSHKeyName: "ops"},
+		func(s *v1alpha1.ClusterSpec) {
+			s.API.LoadBalancer.Type = v1alpha1.LoadBalancerInternal
+			s.DNSZone = "Z0123456789ABCDEFGHIJ"
+		}},
 }
 
-// completed builds what `hull create cluster` writes for o and completes
-// it with an S3 state store, so the IAM policies grant its paths.
-func completed(t *testing.T, o newcluster.Options) (*v1alpha1.Cluster, []*v1alpha1.InstanceGroup, map[string][]byte) {
+// completed builds what `hull create cluster` writes for o, edited, and
+// completes it with an S3 state store, so the IAM policies grant its paths.
+func completed(t *testing.T, o newcluster.Options, edit func(s *v1alpha1.ClusterSpec)) (*v1alpha1.Cluster, []*v1alpha1.InstanceGroup, map[string][]byte) {
 	t.Helper()
 	o.Cloud, o.KubernetesVersion, o.DNSZone = v1alpha1.CloudAWS, "1.37.2", "example.com"
 	c, igs, err := newcluster.Build(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&c.Spec)
 	}
 	c, igs, err = completion.Complete(c, igs, completion.Options{ConfigBase: "s3://hull-state/" + o.Name})
 	if err != nil {
@@ -77,7 +95,7 @@ func completed(t *testing.T, o newcluster.Options) (*v1alpha1.Cluster, []*v1alph
 func TestGolden(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.golden, func(t *testing.T) {
-			c, igs, ud := completed(t, tc.opts)
+			c, igs, ud := completed(t, tc.opts, tc.edit)
 			dir := t.TempDir()
 			if err := terraform.WriteTerraform(dir, c, igs, ud); err != nil {
 				t.Fatal(err)
@@ -142,7 +160,7 @@ func readTree(t *testing.T, dir string) string {
 // or data source that the output defines.
 func TestReferences(t *testing.T) {
 	for _, tc := range cases {
-		c, igs, ud := completed(t, tc.opts)
+		c, igs, ud := completed(t, tc.opts, tc.edit)
 		files, _, err := terraform.Render(c, igs, ud)
 		if err != nil {
 			t.Fatal(err)
