@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/state"
@@ -14,11 +16,13 @@ import (
 
 // withGroups is a cluster of 1 control plane and node groups spread over
 // three zones, groups in all.
-func withGroups(t *testing.T, groups int) *env {
-	t.Helper()
+func withGroups(t *testing.T, groups int, dnsZone string) *env {
 	t.Helper()
 	e := newEnv(t, newcluster.Options{Name: fmt.Sprintf("budget%d.example.com", groups), Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-		NodeCount: 3}, awsemu.Options{})
+		NodeCount: 3, DNSZone: dnsZone}, awsemu.Options{})
+	if dnsZone != "" {
+		e.srv.AddHostedZone(dnsZone)
+	}
 	ctx := context.Background()
 	zones := []string{"us-east-1a", "us-east-1b", "us-east-1c"}
 	for i := 4; i < groups; i++ {
@@ -55,28 +59,84 @@ func planReads(t *testing.T, e *env) (int, map[string]int) {
 	return reads, by
 }
 
-// TestDescribeBudget: the describes of a plan do not grow with the number
-// of instance groups, on an empty account and on a built cluster.
+// Describe budgets of a dry run, recorded in docs/performance.md: one
+// find per resource kind, whatever the number of groups. A change here is
+// a change of the figure there.
+var (
+	emptyAccountBudget = map[string]int{
+		"autoscaling:DescribeAutoScalingGroups": 4, "ec2:DescribeAddresses": 1, "ec2:DescribeImages": 1, "ec2:DescribeInstances": 1,
+		"ec2:DescribeInternetGateways": 1, "ec2:DescribeLaunchTemplates": 3, "ec2:DescribeNatGateways": 1, "ec2:DescribeRouteTables": 1,
+		"ec2:DescribeSecurityGroups": 1, "ec2:DescribeSubnets": 1, "ec2:DescribeVpcs": 1, "elasticloadbalancing:DescribeLoadBalancers": 2,
+	}
+	builtClusterBudget = map[string]int{
+		"autoscaling:DescribeAutoScalingGroups": 5, "ec2:DescribeAddresses": 1, "ec2:DescribeImages": 1, "ec2:DescribeInstances": 1,
+		"ec2:DescribeInternetGateways": 1, "ec2:DescribeLaunchTemplates": 6, "ec2:DescribeNatGateways": 1, "ec2:DescribeRouteTables": 1,
+		"ec2:DescribeSecurityGroups": 1, "ec2:DescribeSubnets": 4, "ec2:DescribeVpcs": 1, "elasticloadbalancing:DescribeListeners": 1,
+		"elasticloadbalancing:DescribeLoadBalancers": 2, "elasticloadbalancing:DescribeTags": 2, "elasticloadbalancing:DescribeTargetGroups": 1,
+	}
+)
+
+const (
+	emptyAccountReads = 18
+	builtClusterReads = 29
+)
+
+// TestDescribeBudget: a plan of 5 and of 50 instance groups makes exactly
+// the budgeted describe calls, call by call, on an empty account and on a
+// built cluster.
 func TestDescribeBudget(t *testing.T) {
-	counts := map[string]map[int]int{}
 	for _, n := range []int{5, 50} {
-		e := withGroups(t, n)
+		e := withGroups(t, n, "")
 		empty, by := planReads(t, e)
-		t.Logf("%d groups, empty account: %d reads %v", n, empty, by)
+		if empty != emptyAccountReads {
+			t.Errorf("%d groups, empty account: %d describe calls, want %d", n, empty, emptyAccountReads)
+		}
+		if d := cmp.Diff(emptyAccountBudget, by); d != "" {
+			t.Errorf("%d groups, empty account: calls (-budget +made):\n%s", n, d)
+		}
 		e.update(true)
 		built, by := planReads(t, e)
-		t.Logf("%d groups, built cluster: %d reads %v", n, built, by)
-		if counts["empty"] == nil {
-			counts["empty"], counts["built"] = map[int]int{}, map[int]int{}
+		if built != builtClusterReads {
+			t.Errorf("%d groups, built cluster: %d describe calls, want %d", n, built, builtClusterReads)
 		}
-		counts["empty"][n], counts["built"][n] = empty, built
+		if d := cmp.Diff(builtClusterBudget, by); d != "" {
+			t.Errorf("%d groups, built cluster: calls (-budget +made):\n%s", n, d)
+		}
 		e.delete()
 	}
-	for _, k := range []string{"empty", "built"} {
-		if counts[k][5] != counts[k][50] {
-			t.Errorf("%s: a plan of 5 groups made %d describe calls, of 50 groups %d", k, counts[k][5], counts[k][50])
+	t.Logf("FIGURE aws describe calls per plan: %d (empty account), %d (built cluster), for 5 and for 50 instance groups",
+		emptyAccountReads, builtClusterReads)
+}
+
+// The budgets are the sums of their calls.
+func TestBudgetsAdd(t *testing.T) {
+	for want, m := range map[int]map[string]int{emptyAccountReads: emptyAccountBudget, builtClusterReads: builtClusterBudget} {
+		sum := 0
+		for _, n := range m {
+			sum += n
+		}
+		if sum != want {
+			t.Errorf("budget %v adds up to %d, not %d", m, sum, want)
 		}
 	}
-	t.Logf("FIGURE aws describe calls per plan: %d (empty account), %d (built cluster), for 5 and for 50 instance groups",
-		counts["empty"][50], counts["built"][50])
+}
+
+// TestDescribeBudgetWithDNSZone: with spec.dnsZone a plan of a built
+// cluster checks the API record too (its load balancer lookup replaces the
+// one that finds the load balancer's DNS name without a zone): two calls
+// more, for 5 and for 50 groups.
+func TestDescribeBudgetWithDNSZone(t *testing.T) {
+	want := map[string]int{"route53:ListHostedZonesByName": 1, "route53:ListResourceRecordSets": 1}
+	for k, n := range builtClusterBudget {
+		want[k] += n
+	}
+	for _, n := range []int{5, 50} {
+		e := withGroups(t, n, "example.com")
+		e.update(true)
+		reads, by := planReads(t, e)
+		if d := cmp.Diff(want, by); d != "" {
+			t.Errorf("%d groups with a DNS zone: %d calls (-budget +made):\n%s", n, reads, d)
+		}
+		e.delete()
+	}
 }

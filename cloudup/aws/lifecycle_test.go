@@ -9,9 +9,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hullproject/hull/pkg/apis/newcluster"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
 	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
@@ -36,6 +38,9 @@ func TestCreateUpdateDelete(t *testing.T) {
 		t.Errorf("second update made %d mutating calls: %v", len(m), m)
 	}
 	reads, _, byAction := calls(e.srv.Requests())
+	if reads != builtClusterReads {
+		t.Errorf("a no-change update made %d reads, want the budget of any built cluster, %d: %v", reads, builtClusterReads, byAction)
+	}
 	t.Logf("FIGURE aws calls of a no-change update (3 control planes, 3 node groups): %d reads %v", reads, byAction)
 
 	e.delete()
@@ -77,6 +82,43 @@ func checkCreated(t *testing.T, e *env) {
 	}
 	checkSecurityGroups(t, e, c)
 	checkUserData(t, e, c)
+	tg := checkLoadBalancer(t, e, elbtypes.LoadBalancerSchemeEnumInternetFacing, []string{"us-east-1a", "us-east-1b", "us-east-1c"})
+	checkGroups(t, e, tg)
+	checkIAM(t, e, map[v1alpha1.InstanceGroupRole][]string{
+		v1alpha1.RoleControlPlane: forCluster(controlPlanePolicy, e.name), v1alpha1.RoleNode: nodePolicy})
+	checkRouting(t, e, []string{"rtb/public: igw -> us-east-1a,us-east-1b,us-east-1c"})
+}
+
+// TestCreateUpdateDeletePrivate is `hull create cluster --topology private
+// --bastion` over two zones: NAT gateways per zone in the utility subnets,
+// private route tables through them, the bastion's role and group, read
+// back from the endpoint; a second update changes nothing; delete leaves
+// nothing.
+func TestCreateUpdateDeletePrivate(t *testing.T) {
+	e := newEnv(t, newcluster.Options{Name: "private.example.com", Zones: []string{"us-east-1a", "us-east-1b"},
+		Topology: v1alpha1.TopologyPrivate, Bastion: true, NodeCount: 3}, awsemu.Options{})
+	e.update(true)
+	checkRouting(t, e, []string{
+		"rtb/private-us-east-1a: nat/us-east-1a -> us-east-1a",
+		"rtb/private-us-east-1b: nat/us-east-1b -> us-east-1b",
+		"rtb/public: igw -> utility-us-east-1a,utility-us-east-1b",
+	})
+	tg := checkLoadBalancer(t, e, elbtypes.LoadBalancerSchemeEnumInternetFacing, []string{"utility-us-east-1a", "utility-us-east-1b"})
+	checkGroups(t, e, tg)
+	checkIAM(t, e, map[v1alpha1.InstanceGroupRole][]string{v1alpha1.RoleControlPlane: forCluster(controlPlanePolicy, e.name),
+		v1alpha1.RoleNode: nodePolicy, v1alpha1.RoleBastion: bastionPolicy})
+	e.srv.ResetRequests()
+	if out := e.update(true); !strings.Contains(out, "No changes") {
+		t.Errorf("second update:\n%s", out)
+	}
+	if m := mutating(e.srv.Requests()); len(m) > 0 {
+		t.Errorf("second update made mutating calls: %v", m)
+	}
+	e.delete()
+	e.srv.Reconcile()
+	if left := e.srv.Leftovers(); len(left) != 0 {
+		t.Errorf("delete left resources behind:\n%s", strings.Join(left, "\n"))
+	}
 }
 
 func boolString(b bool) string {
