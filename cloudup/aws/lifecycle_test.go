@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hullproject/hull/pkg/apis/newcluster"
-	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
+	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
