@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -73,5 +74,28 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 				t.Errorf("archived restore = %v, %v", r, err)
 			}
 		})
+	}
+}
+
+// Only the members of a failed command that stopped or changed their etcd
+// and have not rolled back yet are unsettled.
+func TestUnsettled(t *testing.T) {
+	r := &control.Restore{Phase: control.Failed, Members: []control.Member{
+		{Name: "untouched"},
+		{Name: "stopped", State: control.MemberStopped},
+		{Name: "restored", State: control.MemberRestored},
+		{Name: "joining", State: control.MemberJoining},
+		{Name: "joined", State: control.MemberJoined},
+		{Name: "rolled-back", State: control.MemberRolledBack},
+		{Name: "failed", State: control.MemberFailed},
+		{Name: "roll-back-failed", State: control.MemberRollBackFailed},
+	}}
+	want := []string{"stopped", "restored", "joining", "joined", "failed"}
+	if got := r.Unsettled(); !slices.Equal(got, want) {
+		t.Errorf("Unsettled() = %v, want %v", got, want)
+	}
+	r.Phase = control.Succeeded
+	if got := r.Unsettled(); len(got) != 0 {
+		t.Errorf("a succeeded restore has unsettled members %v", got)
 	}
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // Phase is where a restore command stands. The coordinator (the backup
-// leader that claimed the command) moves it forward; every member acts on
-// the phase and reports its own state in the command.
+// leader that claimed the command, or the manager that took it over when
+// the coordinator went silent) moves it forward; every member acts on the
+// phase and reports its own state in the command.
 type Phase string
 
 // The restore protocol, in order. Failed and Succeeded are final.
@@ -36,7 +37,10 @@ const (
 	// puts its old data dir back and restarts etcd on it.
 	RollingBack Phase = "RollingBack"
 	Succeeded   Phase = "Succeeded"
-	Failed      Phase = "Failed"
+	// Failed: the restore did not happen. A member that was away during
+	// the roll-back (see Restore.Unsettled) rolls back when it is back; the
+	// command stays in the control directory until then.
+	Failed Phase = "Failed"
 )
 
 // Final reports whether the phase ends the command.
@@ -53,7 +57,11 @@ const (
 	MemberJoining    MemberState = "Joining"    // asked to join the restored cluster
 	MemberJoined     MemberState = "Joined"     // runs as a member of the restored cluster
 	MemberRolledBack MemberState = "RolledBack" // runs its old data again
-	MemberFailed     MemberState = "Failed"
+	MemberFailed     MemberState = "Failed"     // a step before any roll-back failed
+	// MemberRollBackFailed: putting the old data back or starting etcd on
+	// it failed. Retried while the command rolls back; after that a human
+	// must look.
+	MemberRollBackFailed MemberState = "RollBackFailed"
 )
 
 // Member is one etcd member taking part in a restore.
@@ -87,6 +95,10 @@ type Restore struct {
 	PhaseStarted time.Time `json:"phaseStarted"`
 	// Coordinator is the member whose manager drives the command.
 	Coordinator string `json:"coordinator,omitempty"`
+	// Heartbeat is the coordinator's last sign of life, renewed while it
+	// drives the command. A manager that sees it unchanged for the step
+	// timeout takes the command over and rolls the restore back.
+	Heartbeat time.Time `json:"heartbeat,omitzero"`
 	// ClusterToken is the fresh --initial-cluster-token of the restored cluster.
 	ClusterToken string   `json:"clusterToken,omitempty"`
 	Members      []Member `json:"members,omitempty"`
@@ -95,6 +107,34 @@ type Restore struct {
 	Error string `json:"error,omitempty"`
 	// FreshBackup names the backup taken right after the restore.
 	FreshBackup string `json:"freshBackup,omitempty"`
+}
+
+// OwesRollBack reports whether a member in this state stopped or changed
+// its etcd for the restore: if the restore fails, it must still put its
+// old data back and start etcd on it.
+func (s MemberState) OwesRollBack() bool {
+	switch s {
+	case MemberStopped, MemberRestored, MemberJoining, MemberJoined, MemberFailed:
+		return true
+	}
+	return false
+}
+
+// Unsettled names the members of a failed command that have not put their
+// old data back yet (they were away during the roll-back). A command is
+// kept, not archived, until none are left, so that a member that comes
+// back still finds its part to do.
+func (r *Restore) Unsettled() []string {
+	if r.Phase != Failed {
+		return nil
+	}
+	var out []string
+	for _, m := range r.Members {
+		if m.State.OwesRollBack() {
+			out = append(out, m.Name)
+		}
+	}
+	return out
 }
 
 // Member returns the named member of the command, or nil.

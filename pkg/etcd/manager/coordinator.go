@@ -19,28 +19,40 @@ import (
 // participate reads the restore commands every PollInterval and does this
 // member's part, and the coordinator's part where this manager claimed the
 // command. It runs whether or not this manager leads: during a restore etcd
-// is down, so the protocol lives in the state store, not in etcd.
+// is down, so the protocol lives in the state store, not in etcd. It also
+// watches the other coordinators' heartbeats and takes a command over when
+// its coordinator has gone silent.
 func (m *Manager) participate(ctx context.Context) {
 	for ctx.Err() == nil {
 		cmds, err := control.ListRestores(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster)
 		if err != nil {
 			m.log.Error("read restore commands", "err", err)
 		}
-		active := false
+		active, coordinating := false, false
+		running := map[string]bool{}
 		for _, cmd := range cmds {
 			if cmd.Phase.Final() {
-				if cmd.Coordinator == m.cfg.Member {
-					m.finish(ctx, cmd)
-				}
+				m.settle(ctx, cmd)
 				continue
 			}
+			running[cmd.ID] = true
 			active = active || cmd.Coordinator != ""
 			m.actAsMember(ctx, cmd)
-			if cmd.Coordinator == m.cfg.Member {
-				if cur, err := control.GetRestore(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster, cmd.ID); err == nil {
-					m.coordinate(ctx, cur)
-				}
+			if cmd.Coordinator != m.cfg.Member {
+				m.watchCoordinator(ctx, cmd)
+				continue
 			}
+			coordinating = true
+			m.setCoordinating(cmd.ID)
+			if cur, err := control.GetRestore(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster, cmd.ID); err == nil {
+				m.coordinate(ctx, cur)
+			}
+		}
+		if !coordinating {
+			m.setCoordinating("")
+		}
+		if err == nil {
+			m.forget(running)
 		}
 		m.restoreActive.Store(active)
 		sleep(ctx, m.cfg.PollInterval)
@@ -71,7 +83,7 @@ func (m *Manager) claimRestore(ctx context.Context) error {
 			if r.Coordinator != "" {
 				return control.ErrNoChange
 			}
-			r.Coordinator = m.cfg.Member
+			r.Coordinator, r.Heartbeat = m.cfg.Member, m.cfg.Now().UTC()
 			r.Log(m.cfg.Now(), "backup leader %s claimed the restore; verifying backup %s", m.cfg.Member, r.Backup)
 			return nil
 		})
@@ -106,10 +118,11 @@ func (m *Manager) coordinate(ctx context.Context, cmd *control.Restore) {
 }
 
 // update is a conditional write of the command, skipped if another
-// writer moved it out of the phase the coordinator acted on.
+// writer moved it out of the phase the coordinator acted on, or another
+// manager took the command over.
 func (m *Manager) update(ctx context.Context, cmd *control.Restore, fn func(*control.Restore)) error {
 	_, err := control.Update(ctx, m.cfg.Store, control.RestoreKey(cmd.Cluster, cmd.EtcdCluster, cmd.ID), func(r *control.Restore) error {
-		if r.Phase != cmd.Phase {
+		if r.Phase != cmd.Phase || r.Coordinator != m.cfg.Member {
 			return control.ErrNoChange
 		}
 		fn(r)
@@ -406,38 +419,56 @@ func (m *Manager) freshBackup(ctx context.Context, cmd *control.Restore) error {
 	})
 }
 
-// awaitRollBack fails the command once every member runs its old data.
+// awaitRollBack fails the command once every member runs its old data,
+// or after StepTimeout, naming the members that did not.
 func (m *Manager) awaitRollBack(ctx context.Context, cmd *control.Restore) error {
-	var waiting []string
+	var silent, failed []string
 	for _, mm := range cmd.Members {
-		if mm.State != control.MemberRolledBack {
-			waiting = append(waiting, mm.Name)
+		switch mm.State {
+		case control.MemberRolledBack:
+		case control.MemberRollBackFailed:
+			failed = append(failed, fmt.Sprintf("%s (%s)", mm.Name, mm.Message))
+		default:
+			silent = append(silent, mm.Name)
 		}
 	}
 	timedOut := m.cfg.Now().Sub(cmd.PhaseStarted) > m.cfg.StepTimeout
-	if len(waiting) > 0 && !timedOut {
+	if len(silent)+len(failed) > 0 && !timedOut {
 		return nil
 	}
 	return m.update(ctx, cmd, func(r *control.Restore) {
-		msg := "every member runs its old data again"
-		if len(waiting) > 0 {
-			msg = fmt.Sprintf("members %s did not confirm the roll-back within %s; check them", strings.Join(waiting, ", "), m.cfg.StepTimeout)
+		var msgs []string
+		if len(failed) > 0 {
+			msgs = append(msgs, fmt.Sprintf("members %s could not roll back within %s; check them", strings.Join(failed, ", "), m.cfg.StepTimeout))
 		}
-		r.SetPhase(control.Failed, m.cfg.Now(), "restore failed (%s): %s", r.Error, msg)
+		if len(silent) > 0 {
+			msgs = append(msgs, fmt.Sprintf("members %s did not confirm the roll-back within %s; each rolls back when its etcd manager runs again: check those machines", strings.Join(silent, ", "), m.cfg.StepTimeout))
+		}
+		if len(msgs) == 0 {
+			msgs = []string{"every member runs its old data again"}
+		}
+		r.SetPhase(control.Failed, m.cfg.Now(), "restore failed (%s): %s", r.Error, strings.Join(msgs, "; "))
 	})
 }
 
-// finish archives a final command and drops its snapshot.
+// finish archives a final command and drops its snapshot. Any manager
+// may: the coordinator may be gone.
 func (m *Manager) finish(ctx context.Context, cmd *control.Restore) {
 	if err := control.ArchiveRestore(ctx, m.cfg.Store, cmd); err != nil && !errors.Is(err, state.ErrNotFound) {
 		m.log.Error("archive restore command", "restore", cmd.ID, "err", err)
 		return
 	}
-	m.mu.Lock()
-	if p, ok := m.snapshots[cmd.ID]; ok {
-		removeFile(p)
-		delete(m.snapshots, cmd.ID)
-	}
-	m.mu.Unlock()
+	m.dropSnapshot(cmd.ID)
 	m.log.Info("restore finished", "restore", cmd.ID, "phase", cmd.Phase, "err", cmd.Error)
+}
+
+// dropSnapshot removes the verified snapshot of a restore, if this
+// manager holds one.
+func (m *Manager) dropSnapshot(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.snapshots[id]; ok {
+		removeFile(p)
+		delete(m.snapshots, id)
+	}
 }

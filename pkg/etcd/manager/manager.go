@@ -65,6 +65,11 @@ type Manager struct {
 
 	mu        sync.Mutex
 	snapshots map[string]string // restore id -> verified snapshot path (coordinator)
+	// coordinating is the restore this manager drives, whose heartbeat it renews.
+	coordinating string
+
+	// beats is what participate last saw of other coordinators' heartbeats.
+	beats map[string]beatSeen
 }
 
 // New checks cfg and fills its defaults.
@@ -94,7 +99,7 @@ func New(cfg Config) (*Manager, error) {
 		log = slog.Default()
 	}
 	log = log.With("cluster", cfg.Cluster, "etcd", cfg.EtcdCluster, "member", cfg.Member)
-	return &Manager{cfg: cfg, log: log, snapshots: map[string]string{}}, nil
+	return &Manager{cfg: cfg, log: log, snapshots: map[string]string{}, beats: map[string]beatSeen{}}, nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -116,6 +121,7 @@ func (m *Manager) IsLeader() bool { return m.leading.Load() }
 func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { m.participate(ctx) })
+	wg.Go(func() { m.heartbeat(ctx) })
 	m.campaign(ctx)
 	wg.Wait()
 	m.mu.Lock()

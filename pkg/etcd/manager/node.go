@@ -123,11 +123,14 @@ func empty(p string) bool {
 
 func removeFile(p string) { _ = os.Remove(p) }
 
-// actAsMember does this member's part of a restore command's current phase.
-func (m *Manager) actAsMember(ctx context.Context, cmd *control.Restore) {
+// actAsMember does this member's part of a restore command's current
+// phase and reports whether it did something. A member that was away
+// during a roll-back (its machine down) does its part once it is back,
+// even though the command failed meanwhile.
+func (m *Manager) actAsMember(ctx context.Context, cmd *control.Restore) bool {
 	me := cmd.Member(m.cfg.Member)
 	if me == nil || m.cfg.Node == nil {
-		return
+		return false
 	}
 	node := m.cfg.Node
 	var next control.MemberState
@@ -144,7 +147,8 @@ func (m *Manager) actAsMember(ctx context.Context, cmd *control.Restore) {
 			actErr = node.Supervisor.Start(ctx, StartOptions{InitialCluster: me.InitialCluster, ClusterState: "existing", ClusterToken: cmd.ClusterToken})
 		}
 		next = control.MemberJoined
-	case cmd.Phase == control.RollingBack && me.State != control.MemberRolledBack:
+	case cmd.Phase == control.RollingBack && me.State != control.MemberRolledBack,
+		cmd.Phase == control.Failed && me.State.OwesRollBack():
 		next = control.MemberRolledBack
 		if me.State == control.MemberRunning {
 			break // never stopped: etcd still runs its old data
@@ -158,7 +162,7 @@ func (m *Manager) actAsMember(ctx context.Context, cmd *control.Restore) {
 			actErr = node.Supervisor.Start(ctx, StartOptions{})
 		}
 	default:
-		return
+		return false
 	}
 	_, err := control.Update(ctx, m.cfg.Store, control.RestoreKey(cmd.Cluster, cmd.EtcdCluster, cmd.ID), func(r *control.Restore) error {
 		// The state is recorded even if the phase moved on meanwhile (to a
@@ -170,16 +174,24 @@ func (m *Manager) actAsMember(ctx context.Context, cmd *control.Restore) {
 		now := m.cfg.Now()
 		if actErr != nil {
 			mm.State, mm.Message = control.MemberFailed, actErr.Error()
+			if next == control.MemberRolledBack {
+				mm.State = control.MemberRollBackFailed
+			}
 			r.Log(now, "member %s failed: %v", m.cfg.Member, actErr)
 			return nil
 		}
 		mm.State, mm.Message = next, ""
+		if r.Phase == control.Failed {
+			r.Log(now, "member %s, away during the roll-back, is back: etcd runs on its old data again", m.cfg.Member)
+			return nil
+		}
 		r.Log(now, "member %s: %s", m.cfg.Member, describe(next))
 		return nil
 	})
 	if err != nil {
 		m.log.Error("restore: report member state", "restore", cmd.ID, "err", err)
 	}
+	return true
 }
 
 func describe(s control.MemberState) string {
