@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/hullproject/hull/nodeup/etcdmember"
 	"github.com/hullproject/hull/nodeup/model"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
 	"github.com/hullproject/hull/pkg/etcd/manager"
@@ -66,62 +68,66 @@ func Run(ctx context.Context, in *model.Input, o Options) {
 }
 
 func runOne(ctx context.Context, in *model.Input, ec *nodeup.EtcdCluster, gate *APIServerGate, o Options, log *slog.Logger) error {
-	clusters, err := model.EtcdClusters(in)
+	cfg, tlsFiles, err := managerConfig(in, ec, gate, o, log)
 	if err != nil {
 		return err
 	}
-	var self *manager.Node
-	var member string
-	for _, c := range clusters {
-		if c.Name != ec.Name {
-			continue
-		}
-		tlsConf, err := c.TLS.Config()
-		if err != nil {
-			return err
-		}
-		member = c.Self.Name
-		manifest := "etcd-" + ec.Name + ".yaml"
-		self = &manager.Node{
-			Supervisor: &StaticPod{
-				Manifest: filepath.Join(in.Root, model.ManifestsDir, manifest),
-				Parked:   filepath.Join(in.Root, ParkedDir, manifest),
-				Member:   member,
-				Gate:     gate,
-				Log:      log,
-			},
-			DataDir:   c.DataDir,
-			ClientURL: c.Self.ClientURL,
-			TLS:       tlsConf,
-			// Snapshots are as large as the database: keep them on the
-			// data disk, not in a tmpfs.
-			TempDir: filepath.Join(in.Root, model.EtcdDataDir),
-		}
-	}
-	if self == nil {
-		return fmt.Errorf("etcd cluster %s has no member on this machine", ec.Name)
+	if cfg.Node.TLS, err = tlsFiles.Config(); err != nil {
+		return fmt.Errorf("etcd %s: %w", ec.Name, err)
 	}
 	client, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{self.ClientURL}, TLS: self.TLS,
+		Endpoints: []string{cfg.Node.ClientURL}, TLS: cfg.Node.TLS,
 		DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
 	})
 	if err != nil {
 		return fmt.Errorf("etcd client for %s: %w", ec.Name, err)
 	}
 	defer client.Close()
-	cfg := manager.Config{
-		Cluster: in.Config.ClusterName, EtcdCluster: ec.Name, Member: member,
-		Store: in.Store, Client: client, Node: self,
-		PollInterval: o.PollInterval, Log: log,
-	}
-	if b := ec.Backups; b != nil {
-		cfg.Interval = b.Interval.Duration
-		cfg.Retention = retention.Policy{KeepAllFor: b.KeepAllFor.Duration, HourlyFor: b.HourlyFor.Duration, DailyFor: b.DailyFor.Duration}
-	}
+	cfg.Client = client
 	m, err := manager.New(cfg)
 	if err != nil {
 		return err
 	}
-	log.Info("etcd manager running", "etcd", ec.Name, "member", member, "interval", cfg.Interval)
+	log.Info("etcd manager running", "etcd", ec.Name, "member", cfg.Member, "interval", m.Config().Interval)
 	return m.Run(ctx)
+}
+
+// managerConfig is the manager config of this machine's member of ec,
+// from the nodeup config: the member, its static pod, and the backup
+// interval and retention of spec.etcdClusters[].backups. The caller loads
+// the TLS files into Node.TLS and adds the etcd client.
+func managerConfig(in *model.Input, ec *nodeup.EtcdCluster, gate *APIServerGate, o Options, log *slog.Logger) (manager.Config, etcdmember.TLSFiles, error) {
+	clusters, err := model.EtcdClusters(in)
+	if err != nil {
+		return manager.Config{}, etcdmember.TLSFiles{}, err
+	}
+	i := slices.IndexFunc(clusters, func(c *etcdmember.Cluster) bool { return c.Name == ec.Name })
+	if i < 0 {
+		return manager.Config{}, etcdmember.TLSFiles{}, fmt.Errorf("etcd cluster %s has no member on this machine", ec.Name)
+	}
+	c := clusters[i]
+	manifest := "etcd-" + ec.Name + ".yaml"
+	cfg := manager.Config{
+		Cluster: in.Config.ClusterName, EtcdCluster: ec.Name, Member: c.Self.Name,
+		Store: in.Store, PollInterval: o.PollInterval, Log: log,
+		Node: &manager.Node{
+			Supervisor: &StaticPod{
+				Manifest: filepath.Join(in.Root, model.ManifestsDir, manifest),
+				Parked:   filepath.Join(in.Root, ParkedDir, manifest),
+				Member:   c.Self.Name,
+				Gate:     gate,
+				Log:      log,
+			},
+			DataDir:   c.DataDir,
+			ClientURL: c.Self.ClientURL,
+			// Snapshots are as large as the database: keep them on the
+			// data disk, not in a tmpfs.
+			TempDir: filepath.Join(in.Root, model.EtcdDataDir),
+		},
+	}
+	if b := ec.Backups; b != nil {
+		cfg.Interval = b.Interval.Duration
+		cfg.Retention = &retention.Policy{KeepAllFor: b.KeepAllFor.Duration, HourlyFor: b.HourlyFor.Duration, DailyFor: b.DailyFor.Duration}
+	}
+	return cfg, c.TLS, nil
 }

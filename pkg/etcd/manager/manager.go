@@ -38,12 +38,14 @@ type Config struct {
 	// it runs the election and the scheduled backups.
 	Client *clientv3.Client
 
-	Interval     time.Duration    // between scheduled backups
-	Retention    retention.Policy // zero: retention.DefaultPolicy()
-	PruneEvery   time.Duration    // at most this often retention runs
-	PollInterval time.Duration    // how often the control objects are read
-	StepTimeout  time.Duration    // how long a restore phase may take
-	SessionTTL   time.Duration    // of the election lease
+	Interval time.Duration // between scheduled backups
+	// Retention says which backups survive; nil takes
+	// retention.DefaultPolicy(). A policy of zeros keeps only the newest.
+	Retention    *retention.Policy
+	PruneEvery   time.Duration // at most this often retention runs
+	PollInterval time.Duration // how often the control objects are read
+	StepTimeout  time.Duration // how long a restore phase may take
+	SessionTTL   time.Duration // of the election lease
 
 	// Node lets this manager stop, restore and restart its etcd member.
 	// Without it the manager backs up but takes no part in restores.
@@ -80,12 +82,14 @@ func New(cfg Config) (*Manager, error) {
 	case cfg.Store == nil || cfg.Client == nil:
 		return nil, errors.New("etcd manager: a state store and an etcd client are required")
 	}
-	if err := cfg.Retention.Validate(); err != nil {
+	policy := retention.DefaultPolicy()
+	if cfg.Retention != nil {
+		policy = *cfg.Retention
+	}
+	if err := policy.Validate(); err != nil {
 		return nil, fmt.Errorf("etcd manager: %w", err)
 	}
-	if cfg.Retention == (retention.Policy{}) {
-		cfg.Retention = retention.DefaultPolicy()
-	}
+	cfg.Retention = &policy
 	setDefault(&cfg.Interval, DefaultInterval)
 	setDefault(&cfg.PruneEvery, DefaultPruneEvery)
 	setDefault(&cfg.PollInterval, DefaultPollInterval)
@@ -112,6 +116,9 @@ func setDefault(d *time.Duration, v time.Duration) {
 func ElectionKey(cluster, etcdCluster string) string {
 	return path.Join("/hull/backup-leader", cluster, etcdCluster)
 }
+
+// Config returns the manager's config, with the defaults New filled in.
+func (m *Manager) Config() Config { return m.cfg }
 
 // IsLeader reports whether this manager is the backup leader now.
 func (m *Manager) IsLeader() bool { return m.leading.Load() }
@@ -190,7 +197,7 @@ func (m *Manager) lead(ctx context.Context) {
 				lastBackup = t
 			}
 			if now := m.cfg.Now(); now.Sub(lastPrune) >= m.cfg.PruneEvery {
-				if _, err := retention.Prune(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster, now, m.cfg.Retention, m.log); err != nil {
+				if _, err := retention.Prune(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster, now, *m.cfg.Retention, m.log); err != nil {
 					m.log.Error("retention", "err", err)
 				} else {
 					lastPrune = now
