@@ -112,31 +112,46 @@ func backupRestoreRoundTrip(t *testing.T, e *harness.Env, k *kubectl, name strin
 	checkBackupsComplete(t, e, name)
 }
 
-// etcdHealthy checks that every member of etcd main answers a
-// linearizable read on its own endpoint and that all are started.
-func etcdHealthy(t *testing.T, e *harness.Env, cl *local.Client, name string, cps []harness.Instance) {
+// etcdHealthy checks that every member of etcd main and of etcd events
+// answers a linearizable read on its own endpoint, that all are started,
+// and that the members of each agree on its cluster id, which it returns
+// by etcd cluster.
+func etcdHealthy(t *testing.T, e *harness.Env, cl *local.Client, name string, cps []harness.Instance) map[string]uint64 {
 	t.Helper()
-	for _, on := range cps {
-		c := etcdClient(t, e, cl, name, on)
-		harness.Eventually(t, 2*time.Minute, "etcd member on "+on.ID+" to be healthy", func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			ms, err := c.MemberList(ctx)
-			if err != nil {
-				return err
-			}
-			if len(ms.Members) != len(cps) {
-				return fmt.Errorf("%d members, want %d", len(ms.Members), len(cps))
-			}
-			for _, m := range ms.Members {
-				if m.Name == "" {
-					return fmt.Errorf("member %x has not started", m.ID)
+	ids := map[string]uint64{}
+	for _, etcd := range []string{"main", "events"} {
+		for _, on := range cps {
+			c := etcdClient(t, e, cl, name, etcd, on)
+			var id uint64
+			harness.Eventually(t, 2*time.Minute, "etcd "+etcd+" member on "+on.ID+" to be healthy", func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				ms, err := c.MemberList(ctx)
+				if err != nil {
+					return err
 				}
+				if len(ms.Members) != len(cps) {
+					return fmt.Errorf("%d members, want %d", len(ms.Members), len(cps))
+				}
+				for _, m := range ms.Members {
+					if m.Name == "" {
+						return fmt.Errorf("member %x has not started", m.ID)
+					}
+				}
+				resp, err := c.Get(ctx, "health")
+				if err != nil {
+					return err
+				}
+				id = resp.Header.ClusterId
+				return nil
+			})
+			if prev, ok := ids[etcd]; ok && prev != id {
+				t.Errorf("etcd %s member on %s is in cluster %x, the others in %x", etcd, on.ID, id, prev)
 			}
-			_, err = c.Get(ctx, "health")
-			return err
-		})
+			ids[etcd] = id
+		}
 	}
+	return ids
 }
 
 // killLeaderMidBackup fills etcd main so a backup takes seconds, asks for
@@ -144,7 +159,7 @@ func etcdHealthy(t *testing.T, e *harness.Env, cl *local.Client, name string, cp
 // that no partial backup is listed and that another member takes it.
 func killLeaderMidBackup(t *testing.T, e *harness.Env, cl *local.Client, name string, cps []harness.Instance) {
 	ctx := context.Background()
-	c := etcdClient(t, e, cl, name, cps[0])
+	c := etcdClient(t, e, cl, name, "main", cps[0])
 	// Random values do not compress: the snapshot streams ~200 MB.
 	val := make([]byte, 1<<20)
 	for i := range 200 {
@@ -175,7 +190,7 @@ func killLeaderMidBackup(t *testing.T, e *harness.Env, cl *local.Client, name st
 	}
 	for _, in := range cps {
 		if in.ID != victim.ID {
-			c = etcdClient(t, e, cl, name, in) // one that survives the kill
+			c = etcdClient(t, e, cl, name, "main", in) // one that survives the kill
 			break
 		}
 	}

@@ -139,8 +139,14 @@ func TestHAControlPlane(t *testing.T) {
 		return cps
 	}
 	t.Run("an etcd restore across three members brings back A and drops B", func(t *testing.T) {
+		before := etcdHealthy(t, e, cl, name, controlPlanes())
 		backupRestoreRoundTrip(t, e, &kubectl{t: t, bin: k.bin, kubeconfig: kcfg}, name)
-		etcdHealthy(t, e, cl, name, controlPlanes())
+		after := etcdHealthy(t, e, cl, name, controlPlanes())
+		for _, etcd := range []string{"main", "events"} {
+			if after[etcd] == before[etcd] {
+				t.Errorf("etcd %s kept its cluster id %x through the restore; a restore forms a new cluster", etcd, after[etcd])
+			}
+		}
 	})
 	t.Run("killing the backup leader mid-backup lists no partial backup", func(t *testing.T) {
 		killLeaderMidBackup(t, e, cl, name, controlPlanes())
@@ -162,7 +168,7 @@ type etcdMember struct {
 // replacement machine's member, as the apiserver's etcd client.
 func etcdMembers(t *testing.T, e *harness.Env, cl *local.Client, cluster string, on harness.Instance) []etcdMember {
 	t.Helper()
-	c := etcdClient(t, e, cl, cluster, on)
+	c := etcdClient(t, e, cl, cluster, "main", on)
 	var out []etcdMember
 	harness.Eventually(t, 2*time.Minute, "etcd on the replacement to answer", func() error {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -180,9 +186,13 @@ func etcdMembers(t *testing.T, e *harness.Env, cl *local.Client, cluster string,
 	return out
 }
 
-// etcdClient reaches etcd main through the member on machine on, as the
-// apiserver's etcd client (its certificate from the machine's disk).
-func etcdClient(t *testing.T, e *harness.Env, cl *local.Client, cluster string, on harness.Instance) *clientv3.Client {
+// etcdClientPorts are the client ports of the etcd clusters (cloudup's).
+var etcdClientPorts = map[string]int{"main": 2379, "events": 2382}
+
+// etcdClient reaches etcd cluster etcd (main or events) through the member
+// on machine on, as the apiserver's etcd client for that cluster (its
+// certificate from the machine's disk, that cluster's own CA).
+func etcdClient(t *testing.T, e *harness.Env, cl *local.Client, cluster, etcd string, on harness.Instance) *clientv3.Client {
 	t.Helper()
 	ctx := context.Background()
 	store, err := state.Open(ctx, e.State)
@@ -190,7 +200,7 @@ func etcdClient(t *testing.T, e *harness.Env, cl *local.Client, cluster string, 
 		t.Fatal(err)
 	}
 	defer store.Close()
-	ca, err := registry.New(store).GetPrivateKeyset(ctx, cluster, pki.EtcdClientsCA("main"))
+	ca, err := registry.New(store).GetPrivateKeyset(ctx, cluster, pki.EtcdClientsCA(etcd))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,14 +208,19 @@ func etcdClient(t *testing.T, e *harness.Env, cl *local.Client, cluster string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(info.RootDir, "etc/kubernetes/pki/apiserver-etcd-client-main.crt"), filepath.Join(info.RootDir, "etc/kubernetes/pki/apiserver-etcd-client-main.key"))
+	port, ok := etcdClientPorts[etcd]
+	if !ok {
+		t.Fatalf("no client port known for etcd %s", etcd)
+	}
+	pair := "etc/kubernetes/pki/apiserver-etcd-client-" + etcd
+	cert, err := tls.LoadX509KeyPair(filepath.Join(info.RootDir, pair+".crt"), filepath.Join(info.RootDir, pair+".key"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Primary.Certificate)
 	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{fmt.Sprintf("https://%s:2379", on.Address)},
+		Endpoints:   []string{fmt.Sprintf("https://%s:%d", on.Address, port)},
 		TLS:         &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}},
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
