@@ -3,7 +3,9 @@ package main
 // Usage:
 //
 //	go run ./tests/awsemu --addr 127.0.0.1:4566 --image hull-kubernetes-1.37.2-amd64
-//	AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_REGION=us-east-1 hull ...
+//	AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x hull ...
+//
+// --addr 127.0.0.1:0 takes a free port; the first line of output names it.
 
 import (
 	"context"
@@ -56,13 +58,18 @@ func main() {
 			}
 		}
 	}()
-	hs := &http.Server{Addr: *addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	// Listen first, so --addr 127.0.0.1:0 reports the port it got.
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatalf("--addr %s: %v", *addr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = hs.Shutdown(context.Background())
 	}()
-	fmt.Printf("awsemu listening on http://%s\n", *addr)
-	if err := hs.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+	fmt.Printf("awsemu listening on http://%s\n", l.Addr())
+	if err := hs.Serve(l); err != nil && err != http.ErrServerClosed {
 		log.Fatal(err)
 	}
 }
