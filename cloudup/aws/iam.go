@@ -184,6 +184,17 @@ func (p *Provider) deleteRoles(ctx context.Context, d *deleter) {
 			continue
 		}
 		d.do(ctx, "IAM role "+r.Name, func() error {
+			// Managed policies someone attached go with the role.
+			attached, err := p.iam.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(r.Name)})
+			if err != nil {
+				return err
+			}
+			for _, ap := range attached.AttachedPolicies {
+				if _, err := p.iam.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String(r.Name),
+					PolicyArn: ap.PolicyArn}); err != nil && !isNotFound(err) {
+					return err
+				}
+			}
 			pols, err := p.iam.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(r.Name)})
 			if err != nil {
 				return err

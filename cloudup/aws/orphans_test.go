@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hullproject/hull/cloudup"
@@ -29,6 +30,11 @@ func TestDeleteFailsPartWayThenReruns(t *testing.T) {
 	e.srv.AddHostedZone("example.com")
 	e.update(true)
 	ctx := context.Background()
+	// Someone gave the bastion more rights; they go with the role.
+	if _, err := iam.NewFromConfig(e.cfg).AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String("bastion." + e.name),
+		PolicyArn: aws.String("arn:aws:iam::aws:policy/AdministratorAccess")}); err != nil {
+		t.Fatal(err)
+	}
 	deleteOnce := func() error {
 		p := e.provider()
 		res, err := cloudup.FindCloudResources(ctx, p, e.name)

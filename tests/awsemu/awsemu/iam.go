@@ -13,6 +13,7 @@ type iamRole struct {
 	path, assume string
 	created      time.Time
 	policies     map[string]string
+	attached     []string // managed policy ARNs
 	tags         map[string]string
 	id           string
 }
@@ -51,6 +52,7 @@ func (s *Server) iamHandlers() map[string]handler {
 		"CreateRole": s.createRole, "GetRole": s.getRole, "DeleteRole": s.deleteRole, "UpdateAssumeRolePolicy": s.updateAssumeRolePolicy,
 		"PutRolePolicy": s.putRolePolicy, "GetRolePolicy": s.getRolePolicy, "ListRolePolicies": s.listRolePolicies,
 		"DeleteRolePolicy": s.deleteRolePolicy, "ListAttachedRolePolicies": s.listAttachedRolePolicies,
+		"AttachRolePolicy": s.attachRolePolicy, "DetachRolePolicy": s.detachRolePolicy,
 		"CreateInstanceProfile": s.createInstanceProfile, "GetInstanceProfile": s.getInstanceProfile,
 		"DeleteInstanceProfile": s.deleteInstanceProfile, "AddRoleToInstanceProfile": s.addRoleToInstanceProfile,
 		"RemoveRoleFromInstanceProfile": s.removeRoleFromInstanceProfile, "ListInstanceProfilesForRole": s.listInstanceProfilesForRole,
@@ -128,7 +130,7 @@ func (s *Server) deleteRole(p params) ([]x, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if len(r.policies) > 0 {
+	if len(r.policies) > 0 || len(r.attached) > 0 {
 		return nil, newErr(http.StatusConflict, "DeleteConflict", "Cannot delete entity, must delete policies first.")
 	}
 	for _, ip := range s.iam.profiles {
@@ -192,10 +194,43 @@ func (s *Server) iamPage(p params, name string, items []x) ([]x, *apiError) {
 }
 
 func (s *Server) listAttachedRolePolicies(p params) ([]x, *apiError) {
-	if _, aerr := s.role(p.str("RoleName")); aerr != nil {
+	r, aerr := s.role(p.str("RoleName"))
+	if aerr != nil {
 		return nil, aerr
 	}
-	return s.iamPage(p, "AttachedPolicies", nil)
+	var items []x
+	for _, arn := range r.attached {
+		items = append(items, el("member", txt("PolicyName", arn[strings.LastIndex(arn, "/")+1:]), txt("PolicyArn", arn)))
+	}
+	return s.iamPage(p, "AttachedPolicies", items)
+}
+
+func (s *Server) attachRolePolicy(p params) ([]x, *apiError) {
+	r, aerr := s.role(p.str("RoleName"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	arn := p.str("PolicyArn")
+	if !strings.HasPrefix(arn, "arn:aws:iam::") {
+		return nil, newErr(http.StatusBadRequest, "InvalidInput", "ARN %s is not valid.", arn)
+	}
+	if !slices.Contains(r.attached, arn) {
+		r.attached = append(r.attached, arn)
+	}
+	return nil, nil
+}
+
+func (s *Server) detachRolePolicy(p params) ([]x, *apiError) {
+	r, aerr := s.role(p.str("RoleName"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	i := slices.Index(r.attached, p.str("PolicyArn"))
+	if i < 0 {
+		return nil, errNoSuchEntity("Policy %s was not found.", p.str("PolicyArn"))
+	}
+	r.attached = slices.Delete(r.attached, i, i+1)
+	return nil, nil
 }
 
 func (s *Server) deleteRolePolicy(p params) ([]x, *apiError) {
