@@ -94,6 +94,11 @@ func ServiceTasks(in *Input, mgr services.Manager) ([]tasks.Task, error) {
 		services.WaitContainerd(ctr, in.hostPath(ContainerdSocket), ContainerdTimeout),
 		services.ImportImages(ctr, in.hostPath(ContainerdSocket), nodeImages(in)),
 	}
+	if in.Facts.Cloud == "aws" {
+		// The VPC delivers pod addresses inside the cluster only (see
+		// nodeup/awsroutes); beyond it pods use the machine's address.
+		list = append(list, services.PodMasquerade(in.Config.PodCIDR, services.ExecRunner))
+	}
 	if !in.IsControlPlane() {
 		list = append(list, bootstrapKubeconfig(in))
 	}
