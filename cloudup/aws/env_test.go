@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,6 +129,19 @@ func (e *env) update(yes bool) string {
 		e.t.Fatalf("update cluster (yes=%v): %v\n%s", yes, err, out.String())
 	}
 	return out.String()
+}
+
+// updateIsClean runs `update --yes` again and checks it finds nothing to
+// change and makes no mutating call.
+func (e *env) updateIsClean(what string) {
+	e.t.Helper()
+	e.srv.ResetRequests()
+	if out := e.update(true); !strings.Contains(out, "No changes") {
+		e.t.Errorf("%s is not clean:\n%s", what, out)
+	}
+	if m := mutating(e.srv.Requests()); len(m) > 0 {
+		e.t.Errorf("%s made mutating calls: %v", what, m)
+	}
 }
 
 // delete runs what `hull delete cluster --yes` runs in the cloud.
