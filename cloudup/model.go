@@ -88,13 +88,20 @@ type ModelOptions struct {
 	// APIHost is the name machines reach the API at when the cloud names
 	// it (see UsesLoadBalancerName); empty means spec.api.publicName.
 	APIHost string
+	// find is the finder the caller already read the cloud through
+	// (update reads launch configs and groups for the skew rules first);
+	// nil for a fresh one.
+	find *finder
 }
 
 // BuildModelWith is BuildModel with options.
 func BuildModelWith(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider cloud.Provider, store *state.Store, o ModelOptions) (*Model, error) {
 	holds := o.Holds
 	name := c.Metadata.Name
-	f := &finder{provider: provider, cluster: name}
+	f := o.find
+	if f == nil {
+		f = &finder{provider: provider, cluster: name}
+	}
 	m := &Model{Groups: map[string]*cloud.InstanceGroup{}, LaunchConfigs: map[string]*cloud.LaunchConfig{}, NodeupConfigs: map[string]NodeupConfig{}}
 
 	net := &cloud.Network{Cluster: name, CIDR: c.Spec.Networking.NetworkCIDR}
@@ -129,8 +136,8 @@ func BuildModelWith(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider
 			lb.BackendGroups = append(lb.BackendGroups, ig.Metadata.Name)
 		}
 		gc, gig := c, ig
-		if i := slices.IndexFunc(holds, func(h NodeGroupHold) bool { return h.Group == ig.Metadata.Name }); i >= 0 {
-			gc, gig = heldGroup(c, ig, holds[i])
+		if h, ok := holdFor(holds, ig.Metadata.Name); ok {
+			gc, gig = heldGroup(c, ig, h)
 		}
 		lc, key, data, err := launchConfig(gc, gig, store.URL(), endpoint)
 		if err != nil {

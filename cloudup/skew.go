@@ -2,6 +2,7 @@ package cloudup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,7 +48,7 @@ func HoldNodeGroups(ctx context.Context, provider cloud.Provider, store *state.S
 	if provider == nil {
 		return nil, nil
 	}
-	rv, err := readRunningVersions(ctx, provider, store, c.Metadata.Name)
+	rv, err := readRunningVersions(ctx, &finder{provider: provider, cluster: c.Metadata.Name}, store)
 	if err != nil {
 		return nil, err
 	}
@@ -80,16 +81,17 @@ type groupVersions struct {
 // launch configs had: a machine launched from the group's current launch
 // config runs its version; one launched from an earlier config runs one of
 // the versions the record keeps for the group.
-func readRunningVersions(ctx context.Context, provider cloud.Provider, store *state.Store, name string) (*runningVersions, error) {
-	lcs, err := provider.FindLaunchConfigs(ctx, name)
+func readRunningVersions(ctx context.Context, f *finder, store *state.Store) (*runningVersions, error) {
+	name := f.cluster
+	lcs, err := f.launchConfigs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find launch configs: %w", err)
 	}
-	groups, err := provider.FindInstanceGroups(ctx, name)
+	groups, err := f.groups(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find instance groups: %w", err)
 	}
-	insts, err := provider.ListInstances(ctx, name)
+	insts, err := f.provider.ListInstances(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
@@ -257,7 +259,7 @@ func (rv *runningVersions) checkSkew(c *v1alpha1.Cluster, igs []*v1alpha1.Instan
 		fmt.Fprintf(&b, "\n  (groups with machines of unknown version, not counted: %s)", strings.Join(unknown, ", "))
 	}
 	fmt.Fprintf(&b, "\nMove one minor version at a time, control plane first: 'hull upgrade cluster %s' proposes the next step; finish any roll in progress with 'hull rolling-update cluster %s --yes' first", c.Metadata.Name, c.Metadata.Name)
-	return fmt.Errorf("%s", b.String())
+	return errors.New(b.String())
 }
 
 // recordRunning adds the versions the new launch configs bring to the
@@ -278,10 +280,18 @@ func (rv *runningVersions) recordRunning(ctx context.Context, store *state.Store
 	return writeVersionRecord(ctx, store, c.Metadata.Name, rec)
 }
 
+// holdFor finds the hold on group, if any.
+func holdFor(holds []NodeGroupHold, group string) (NodeGroupHold, bool) {
+	if i := slices.IndexFunc(holds, func(h NodeGroupHold) bool { return h.Group == group }); i >= 0 {
+		return holds[i], true
+	}
+	return NodeGroupHold{}, false
+}
+
 // builtVersion is the Kubernetes version a group's launch config is built at.
 func builtVersion(c *v1alpha1.Cluster, group string, holds []NodeGroupHold) string {
-	if i := slices.IndexFunc(holds, func(h NodeGroupHold) bool { return h.Group == group }); i >= 0 {
-		return holds[i].Version
+	if h, ok := holdFor(holds, group); ok {
+		return h.Version
 	}
 	return c.Spec.KubernetesVersion
 }

@@ -46,7 +46,9 @@ func update(ctx context.Context, reg *registry.Registry, provider cloud.Provider
 	if err != nil {
 		return nil, err
 	}
-	running, err := readRunningVersions(ctx, provider, reg.Store(), name)
+	// One finder serves the skew rules and the model, so the cloud is read once.
+	f := &finder{provider: provider, cluster: name}
+	running, err := readRunningVersions(ctx, f, reg.Store())
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: version skew: %w", name, err)
 	}
@@ -61,7 +63,7 @@ func update(ctx context.Context, reg *registry.Registry, provider cloud.Provider
 	if err != nil {
 		return nil, err
 	}
-	m, err := BuildModelWith(c, igs, provider, reg.Store(), ModelOptions{Holds: holds, APIHost: apiHost})
+	m, err := BuildModelWith(c, igs, provider, reg.Store(), ModelOptions{Holds: holds, APIHost: apiHost, find: f})
 	if err != nil {
 		return nil, err
 	}
