@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
+	"strings"
 )
 
 // typeFieldError turns a wrong value type (a list where a version belongs)
@@ -60,13 +60,24 @@ func jsonPathAt(j []byte, offset int64) string {
 		}
 		return b.String()
 	}
+	expectKey := false
+	// valueDone moves past one value: to the next list index, or the next key.
+	valueDone := func() {
+		if len(stack) == 0 {
+			return
+		}
+		if top := &stack[len(stack)-1]; top.array {
+			top.index++
+		} else {
+			expectKey = true
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(j))
 	var found string
-	expectKey := false
 	for {
 		start := dec.InputOffset()
 		tok, err := dec.Token()
-		if err == io.EOF || err != nil {
+		if err != nil {
 			return found
 		}
 		if expectKey {
@@ -77,14 +88,12 @@ func jsonPathAt(j []byte, offset int64) string {
 			}
 		}
 		// The token starts after any separator and whitespace before it.
-		for int(start) < len(j) && bytes.IndexByte([]byte(" \t\r\n,:"), j[start]) >= 0 {
+		for int(start) < len(j) && strings.IndexByte(" \t\r\n,:", j[start]) >= 0 {
 			start++
 		}
 		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
 			stack = stack[:len(stack)-1]
-			if len(stack) > 0 {
-				advance(&stack[len(stack)-1].index, stack[len(stack)-1].array, &expectKey)
-			}
+			valueDone()
 			continue
 		}
 		if start < offset {
@@ -97,18 +106,7 @@ func jsonPathAt(j []byte, offset int64) string {
 		case json.Delim('['):
 			stack = append(stack, frame{array: true})
 		default:
-			if len(stack) > 0 {
-				advance(&stack[len(stack)-1].index, stack[len(stack)-1].array, &expectKey)
-			}
+			valueDone()
 		}
 	}
-}
-
-// advance moves past one value: the next list index, or the next key.
-func advance(index *int, array bool, expectKey *bool) {
-	if array {
-		*index++
-		return
-	}
-	*expectKey = true
 }
