@@ -136,7 +136,7 @@ func (o *rootOptions) upgradeCluster(ctx context.Context, name string, opts upgr
 		return err
 	}
 	if !opts.yes {
-		o.printPath(up, up.newChannel)
+		o.printPath(up)
 		fmt.Fprintln(o.out, "\nMust specify --yes to perform upgrade")
 		return nil
 	}
@@ -224,11 +224,9 @@ func planClusterUpgrade(ctx context.Context, reg *registry.Registry, name string
 			return nil, err
 		}
 	}
-	oldChannel := orDefault(c.Spec.Channel, completion.DefaultChannel)
-	if opts.channel != "" && opts.channel != oldChannel {
-		nc.Spec.Channel = opts.channel
-		up.newChannel = opts.channel
-		up.rows = append(up.rows, []string{"Cluster", "Channel", oldChannel, opts.channel})
+	if up.newChannel = changedChannel(opts.channel, c); up.newChannel != "" {
+		nc.Spec.Channel = up.newChannel
+		up.rows = append(up.rows, []string{"Cluster", "Channel", orDefault(c.Spec.Channel, completion.DefaultChannel), up.newChannel})
 	}
 	if step == nil {
 		return up, nil
@@ -383,7 +381,7 @@ func (o *rootOptions) printUpgrade(up *clusterUpgrade) error {
 
 // printPath shows, after a dry run's table, every step from the cluster's
 // version to the channel's latest, each with the commands that take it.
-func (o *rootOptions) printPath(up *clusterUpgrade, channelFlag string) {
+func (o *rootOptions) printPath(up *clusterUpgrade) {
 	if up.step == nil {
 		return
 	}
@@ -394,7 +392,7 @@ func (o *rootOptions) printPath(up *clusterUpgrade, channelFlag string) {
 		versions = append(versions, s.To)
 	}
 	fmt.Fprintf(o.out, "\nPath to the latest of channel %s: %s\n", up.channel.Name(), strings.Join(versions, " -> "))
-	o.printSteps(up.name, steps, channelFlag)
+	o.printSteps(up.name, steps, up.newChannel)
 	if err != nil {
 		fmt.Fprintf(o.out, "After step %d the path is blocked: %v\n", len(steps), err)
 	}
