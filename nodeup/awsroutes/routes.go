@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -17,11 +18,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-)
 
-// TagCluster is the tag hull puts on the cluster's route tables and
-// instances (cloudup/aws/awsmodel.TagCluster).
-const TagCluster = "hull.dev/cluster"
+	"github.com/hullproject/hull/cloudup/aws/awsmodel"
+)
 
 // DefaultInterval is how often the control plane reconciles the routes,
 // as often as Kubernetes' own cloud route controller.
@@ -112,7 +111,7 @@ func (c *Controller) syncTable(ctx context.Context, t ec2types.RouteTable, want 
 			have[pfx.String()] = r
 		}
 	}
-	for _, cidr := range sortedKeys(want) {
+	for _, cidr := range slices.Sorted(maps.Keys(want)) {
 		in, ok := instances[want[cidr]]
 		if !ok {
 			continue // not (yet) an instance of the cluster: keep what is there
@@ -136,7 +135,7 @@ func (c *Controller) syncTable(ctx context.Context, t ec2types.RouteTable, want 
 		}
 		c.Log.Info("pod route set", "cidr", cidr, "instance", in.id, "routeTable", table)
 	}
-	for _, cidr := range sortedKeys(have) {
+	for _, cidr := range slices.Sorted(maps.Keys(have)) {
 		if _, ok := want[cidr]; ok {
 			continue
 		}
@@ -159,7 +158,7 @@ func (c *Controller) instances(ctx context.Context, want map[string]string) (map
 		return out, nil
 	}
 	pages := ec2.NewDescribeInstancesPaginator(c.EC2, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("tag:" + TagCluster), Values: []string{c.Cluster}},
+		{Name: aws.String("tag:" + awsmodel.TagCluster), Values: []string{c.Cluster}},
 		{Name: aws.String("private-ip-address"), Values: ips},
 		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}},
 	}})
@@ -180,7 +179,7 @@ func (c *Controller) instances(ctx context.Context, want map[string]string) (map
 func (c *Controller) routeTables(ctx context.Context) ([]ec2types.RouteTable, error) {
 	var out []ec2types.RouteTable
 	pages := ec2.NewDescribeRouteTablesPaginator(c.EC2, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("tag:" + TagCluster), Values: []string{c.Cluster}}}})
+		{Name: aws.String("tag:" + awsmodel.TagCluster), Values: []string{c.Cluster}}}})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
@@ -231,22 +230,9 @@ func code(err error) string {
 	return ""
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
+// sortedValues is m's distinct values, sorted.
 func sortedValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return slices.Compact(slices.Sorted(maps.Values(m)))
 }
 
 var _ EC2 = (*ec2.Client)(nil)

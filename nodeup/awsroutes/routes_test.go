@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/hullproject/hull/cloudup/aws/awsmodel"
 	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
@@ -69,7 +70,7 @@ func newWorld(t *testing.T) *world {
 	}
 	for _, owner := range []string{cluster, cluster, "other.example.com"} {
 		rt, err := w.ec2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: vpc.Vpc.VpcId,
-			TagSpecifications: tags(TagCluster, owner, ec2types.ResourceTypeRouteTable)})
+			TagSpecifications: tags(awsmodel.TagCluster, owner, ec2types.ResourceTypeRouteTable)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +82,7 @@ func newWorld(t *testing.T) *world {
 	}
 	for i, name := range []string{"cp", "node-a", "node-b"} {
 		out, err := w.ec2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
-			SubnetId: aws.String(subnets[i%2]), TagSpecifications: tags(TagCluster, cluster, ec2types.ResourceTypeInstance)})
+			SubnetId: aws.String(subnets[i%2]), TagSpecifications: tags(awsmodel.TagCluster, cluster, ec2types.ResourceTypeInstance)})
 		if err != nil {
 			t.Fatal(err)
 		}
