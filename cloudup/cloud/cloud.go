@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -206,3 +207,37 @@ type Extras interface {
 	// DeleteNetwork deletes them.
 	FindExtras(ctx context.Context, cluster string) ([]string, error)
 }
+
+// Owner is the cluster on whose behalf hull calls the cloud: its name, its
+// identity (made at create and kept in its state store) and that store. A
+// provider marks every resource it makes with the identity and refuses to
+// change or delete a resource that carries another, so a second store that
+// holds a cluster of the same name can never touch the first one's.
+type Owner struct {
+	Cluster string `json:"cluster"`
+	ID      string `json:"id"`
+	Store   string `json:"store,omitempty"`
+}
+
+// ForeignOwnerError says a resource belongs to a cluster of the same name
+// that another state store (another identity) created.
+type ForeignOwnerError struct {
+	Resource string // "Network/demo.example.com", ...
+	Owner    Owner  // the resource's owner
+	Caller   Owner  // who asked
+}
+
+func (e *ForeignOwnerError) Error() string {
+	owner := "cluster id " + e.Owner.ID
+	if e.Owner.Store != "" {
+		owner += " of state store " + e.Owner.Store
+	}
+	return fmt.Sprintf("%s belongs to another cluster named %s (%s), not to the cluster of %s (id %s); hull leaves it alone. "+
+		"To change or delete that cluster, run hull against its own store (--state %s); to create a new cluster here, pick another name",
+		e.Resource, e.Owner.Cluster, owner, e.Caller.Store, e.Caller.ID, e.Owner.Store)
+}
+
+// ErrForeignOwner is matched (errors.Is) by every *ForeignOwnerError.
+var ErrForeignOwner = errors.New("owned by another cluster")
+
+func (e *ForeignOwnerError) Is(target error) bool { return target == ErrForeignOwner }

@@ -22,12 +22,20 @@ var (
 type Error struct {
 	Status  int    `json:"status"`
 	Message string `json:"error"`
+	// Reason refines Status where callers must tell cases apart.
+	Reason string `json:"reason,omitempty"`
 }
+
+// reasonForeignOwner: the resource belongs to another cluster identity.
+const reasonForeignOwner = "ForeignOwner"
 
 func (e *Error) Error() string { return e.Message }
 
 // Unwrap maps the status to the sentinel callers test with errors.Is.
 func (e *Error) Unwrap() error {
+	if e.Reason == reasonForeignOwner {
+		return cloud.ErrForeignOwner
+	}
 	switch e.Status {
 	case http.StatusNotFound:
 		return cloud.ErrNotFound
@@ -73,16 +81,16 @@ func (d *daemon) routes() http.Handler {
 		return empty{}, nil
 	}))
 
-	mux.Handle("GET /v1/networks/{cluster}", handle(func(r *http.Request) (*cloud.Network, error) {
+	mux.Handle("GET /v1/networks/{cluster}", d.owned("Network", false, handle(func(r *http.Request) (*cloud.Network, error) {
 		return d.findNetwork(r.PathValue("cluster"))
-	}))
-	mux.Handle("PUT /v1/networks/{cluster}", handleBody(func(r *http.Request, n *cloud.Network) (*cloud.Network, error) {
+	})))
+	mux.Handle("PUT /v1/networks/{cluster}", d.owned("Network", true, handleBody(func(r *http.Request, n *cloud.Network) (*cloud.Network, error) {
 		n.Cluster = r.PathValue("cluster")
 		return d.ensureNetwork(n)
-	}))
-	mux.Handle("DELETE /v1/networks/{cluster}", handle(func(r *http.Request) (empty, error) {
+	})))
+	mux.Handle("DELETE /v1/networks/{cluster}", d.owned("Network", false, handle(func(r *http.Request) (empty, error) {
 		return empty{}, d.deleteNetwork(r.PathValue("cluster"))
-	}))
+	})))
 
 	mux.Handle("PUT /v1/images/{name}", handleBody(func(r *http.Request, req *importRequest) (*cloud.Image, error) {
 		return d.importImage(r.PathValue("name"), req.Dir)
@@ -91,58 +99,58 @@ func (d *daemon) routes() http.Handler {
 		return d.findImage(r.PathValue("name"))
 	}))
 
-	mux.Handle("GET /v1/clusters/{cluster}/launchconfigs", handle(func(r *http.Request) ([]*cloud.LaunchConfig, error) {
+	mux.Handle("GET /v1/clusters/{cluster}/launchconfigs", d.owned("LaunchConfig", false, handle(func(r *http.Request) ([]*cloud.LaunchConfig, error) {
 		return d.findLaunchConfigs(r.PathValue("cluster")), nil
-	}))
-	mux.Handle("PUT /v1/clusters/{cluster}/launchconfigs/{group}", handleBody(func(r *http.Request, lc *cloud.LaunchConfig) (empty, error) {
+	})))
+	mux.Handle("PUT /v1/clusters/{cluster}/launchconfigs/{group}", d.owned("LaunchConfig", true, handleBody(func(r *http.Request, lc *cloud.LaunchConfig) (empty, error) {
 		lc.Cluster, lc.Group = r.PathValue("cluster"), r.PathValue("group")
 		return empty{}, d.ensureLaunchConfig(lc)
-	}))
-	mux.Handle("DELETE /v1/clusters/{cluster}/launchconfigs/{group}", handle(func(r *http.Request) (empty, error) {
+	})))
+	mux.Handle("DELETE /v1/clusters/{cluster}/launchconfigs/{group}", d.owned("LaunchConfig", false, handle(func(r *http.Request) (empty, error) {
 		return empty{}, d.deleteLaunchConfig(r.PathValue("cluster"), r.PathValue("group"))
-	}))
+	})))
 
-	mux.Handle("GET /v1/clusters/{cluster}/groups", handle(func(r *http.Request) ([]*cloud.InstanceGroup, error) {
+	mux.Handle("GET /v1/clusters/{cluster}/groups", d.owned("InstanceGroup", false, handle(func(r *http.Request) ([]*cloud.InstanceGroup, error) {
 		return d.findGroups(r.PathValue("cluster")), nil
-	}))
-	mux.Handle("PUT /v1/clusters/{cluster}/groups/{name}", handleBody(func(r *http.Request, g *cloud.InstanceGroup) (empty, error) {
+	})))
+	mux.Handle("PUT /v1/clusters/{cluster}/groups/{name}", d.owned("InstanceGroup", true, handleBody(func(r *http.Request, g *cloud.InstanceGroup) (empty, error) {
 		g.Cluster, g.Name = r.PathValue("cluster"), r.PathValue("name")
 		return empty{}, d.ensureGroup(g)
-	}))
-	mux.Handle("DELETE /v1/clusters/{cluster}/groups/{name}", handle(func(r *http.Request) (empty, error) {
+	})))
+	mux.Handle("DELETE /v1/clusters/{cluster}/groups/{name}", d.owned("InstanceGroup", false, handle(func(r *http.Request) (empty, error) {
 		return empty{}, d.deleteGroup(r.Context(), r.PathValue("cluster"), r.PathValue("name"))
-	}))
+	})))
 
-	mux.Handle("GET /v1/clusters/{cluster}/instances", handle(func(r *http.Request) ([]*cloud.Instance, error) {
+	mux.Handle("GET /v1/clusters/{cluster}/instances", d.owned("Instance", false, handle(func(r *http.Request) ([]*cloud.Instance, error) {
 		return d.listInstances(r.PathValue("cluster")), nil
-	}))
-	mux.Handle("GET /v1/instances/{id}", handle(func(r *http.Request) (*cloud.Instance, error) {
+	})))
+	mux.Handle("GET /v1/instances/{id}", d.ownedInstance(handle(func(r *http.Request) (*cloud.Instance, error) {
 		return d.getInstance(r.PathValue("id"))
-	}))
-	mux.Handle("GET /v1/instances/{id}/machine", handle(func(r *http.Request) (*MachineInfo, error) {
+	})))
+	mux.Handle("GET /v1/instances/{id}/machine", d.ownedInstance(handle(func(r *http.Request) (*MachineInfo, error) {
 		return d.machineInfo(r.PathValue("id"))
-	}))
-	mux.Handle("POST /v1/instances/{id}/terminate", handle(func(r *http.Request) (empty, error) {
+	})))
+	mux.Handle("POST /v1/instances/{id}/terminate", d.ownedInstance(handle(func(r *http.Request) (empty, error) {
 		decrement, err := strconv.ParseBool(r.URL.Query().Get("decrement"))
 		if err != nil {
 			return empty{}, errInvalid("terminate: decrement must be true or false")
 		}
 		return empty{}, d.terminateInstance(r.Context(), r.PathValue("id"), decrement)
-	}))
-	mux.Handle("POST /v1/instances/{id}/detach", handle(func(r *http.Request) (empty, error) {
+	})))
+	mux.Handle("POST /v1/instances/{id}/detach", d.ownedInstance(handle(func(r *http.Request) (empty, error) {
 		return empty{}, d.detachInstance(r.PathValue("id"))
-	}))
+	})))
 
-	mux.Handle("GET /v1/clusters/{cluster}/loadbalancers/{name}", handle(func(r *http.Request) (*cloud.LoadBalancer, error) {
+	mux.Handle("GET /v1/clusters/{cluster}/loadbalancers/{name}", d.owned("LoadBalancer", false, handle(func(r *http.Request) (*cloud.LoadBalancer, error) {
 		return d.findLoadBalancer(r.PathValue("cluster"), r.PathValue("name"))
-	}))
-	mux.Handle("PUT /v1/clusters/{cluster}/loadbalancers/{name}", handleBody(func(r *http.Request, lb *cloud.LoadBalancer) (*cloud.LoadBalancer, error) {
+	})))
+	mux.Handle("PUT /v1/clusters/{cluster}/loadbalancers/{name}", d.owned("LoadBalancer", true, handleBody(func(r *http.Request, lb *cloud.LoadBalancer) (*cloud.LoadBalancer, error) {
 		lb.Cluster, lb.Name = r.PathValue("cluster"), r.PathValue("name")
 		return d.ensureLoadBalancer(lb)
-	}))
-	mux.Handle("DELETE /v1/clusters/{cluster}/loadbalancers/{name}", handle(func(r *http.Request) (empty, error) {
+	})))
+	mux.Handle("DELETE /v1/clusters/{cluster}/loadbalancers/{name}", d.owned("LoadBalancer", false, handle(func(r *http.Request) (empty, error) {
 		return empty{}, d.deleteLoadBalancer(r.PathValue("cluster"), r.PathValue("name"))
-	}))
+	})))
 	return mux
 }
 
@@ -178,7 +186,7 @@ func writeResult(w http.ResponseWriter, v any, err error) {
 			e = &Error{Status: http.StatusInternalServerError, Message: err.Error()}
 		} else if e.Message != err.Error() {
 			// Keep the context wrapped around the daemon's error.
-			e = &Error{Status: e.Status, Message: err.Error()}
+			e = &Error{Status: e.Status, Reason: e.Reason, Message: err.Error()}
 		}
 		w.WriteHeader(e.Status)
 		_ = json.NewEncoder(w).Encode(e)

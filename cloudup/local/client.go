@@ -36,6 +36,8 @@ type ClientOptions struct {
 type Client struct {
 	http   *http.Client
 	socket string
+	// owner is sent with every request (see owner.go); zero for a raw client.
+	owner cloud.Owner
 }
 
 var _ cloud.Provider = (*Client)(nil)
@@ -131,6 +133,15 @@ func logTail(path string) string {
 	return strings.Join(lines, "\n")
 }
 
+// ForCluster returns a client that acts for owner: the daemon records owner
+// as the owner of what it creates for that cluster and refuses requests
+// about resources another identity owns. Both clients share connections.
+func (c *Client) ForCluster(owner cloud.Owner) *Client {
+	cp := *c
+	cp.owner = owner
+	return &cp
+}
+
 // Close releases idle connections.
 func (c *Client) Close() error {
 	c.http.CloseIdleConnections()
@@ -168,6 +179,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.owner.ID != "" {
+		req.Header.Set(headerOwnerID, c.owner.ID)
+		req.Header.Set(headerOwnerStore, c.owner.Store)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

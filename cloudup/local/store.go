@@ -28,6 +28,9 @@ type state struct {
 	Groups        map[string]*group              `json:"groups"`        // by cluster/group
 	Instances     map[string]*instance           `json:"instances"`     // by id
 	LoadBalancers map[string]*loadBalancer       `json:"loadBalancers"` // by cluster/name
+	// Owners records which cluster identity owns each cluster name's
+	// resources (see owner.go).
+	Owners map[string]*cloud.Owner `json:"owners,omitempty"` // by cluster
 }
 
 // network is a cluster's bridge and subnets.
@@ -79,6 +82,7 @@ func newState() *state {
 		Groups:        map[string]*group{},
 		Instances:     map[string]*instance{},
 		LoadBalancers: map[string]*loadBalancer{},
+		Owners:        map[string]*cloud.Owner{},
 	}
 }
 
@@ -119,6 +123,9 @@ func loadState(path string) (*state, error) {
 	}
 	if s.LoadBalancers == nil {
 		s.LoadBalancers = fresh.LoadBalancers
+	}
+	if s.Owners == nil {
+		s.Owners = fresh.Owners
 	}
 	return s, nil
 }

@@ -45,28 +45,80 @@ func connectLocal(ctx context.Context) (*local.Client, error) {
 	return local.Connect(ctx, o)
 }
 
-// providerFor connects to the cloud a cluster runs on. The aws provider is
-// built from the completed spec (topology, subnets, access lists).
-func providerFor(ctx context.Context, reg *registry.Registry, c *v1alpha1.Cluster) (cloud.Provider, func(), error) {
+// cloudAccess says what a command does to a cluster's cloud.
+type cloudAccess int
+
+const (
+	// readCloud: the command only looks (a plan, a listing). It starts no
+	// daemon and records nothing in the store.
+	readCloud cloudAccess = iota
+	// changeCloud: the command creates, changes or deletes resources.
+	changeCloud
+)
+
+// providerFor connects to the cloud a cluster runs on, acting for the
+// cluster's identity (see cloud.Owner), so the provider refuses resources
+// of a same-named cluster of another store. The aws provider is built from
+// the completed spec (topology, subnets, access lists).
+func providerFor(ctx context.Context, reg *registry.Registry, c *v1alpha1.Cluster, access cloudAccess) (cloud.Provider, func(), error) {
+	name := c.Metadata.Name
+	owner, err := ownerFor(ctx, reg, name, access == changeCloud)
+	if err != nil {
+		return nil, nil, err
+	}
 	switch c.Spec.CloudProvider {
 	case v1alpha1.CloudLocal, "":
-		cl, err := connectLocal(ctx)
+		var cl *local.Client
+		if access == changeCloud {
+			cl, err = connectLocal(ctx)
+		} else {
+			cl, err = viewLocal(ctx)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
+		cl = cl.ForCluster(owner)
 		return cl, func() { cl.Close() }, nil
 	case v1alpha1.CloudAWS:
-		cc, _, err := cloudup.Complete(ctx, reg, c.Metadata.Name)
+		cc, _, err := cloudup.Complete(ctx, reg, name)
 		if err != nil {
 			return nil, nil, err
 		}
 		p, err := aws.New(ctx, cc, aws.Options{})
 		if err != nil {
-			return nil, nil, fmt.Errorf("connect to AWS for cluster %s: %w", c.Metadata.Name, err)
+			return nil, nil, fmt.Errorf("connect to AWS for cluster %s: %w", name, err)
 		}
 		return p, func() {}, nil
 	}
-	return nil, nil, fmt.Errorf("cluster %s: unknown spec.cloudProvider %q", c.Metadata.Name, c.Spec.CloudProvider)
+	return nil, nil, fmt.Errorf("cluster %s: unknown spec.cloudProvider %q", name, c.Spec.CloudProvider)
+}
+
+// ownerFor is the identity a command presents to the cloud. One that
+// changes the cloud records an identity for a cluster created before hull
+// kept them; one that only looks makes one up for the call when the store
+// has none, so resources another store's cluster owns still look foreign.
+func ownerFor(ctx context.Context, reg *registry.Registry, cluster string, record bool) (cloud.Owner, error) {
+	var id string
+	var err error
+	if record {
+		id, err = reg.EnsureClusterID(ctx, cluster)
+	} else if id, err = reg.ClusterID(ctx, cluster); err == nil && id == "" {
+		id = registry.NewClusterID()
+	}
+	if err != nil {
+		return cloud.Owner{}, err
+	}
+	return cloud.Owner{Cluster: cluster, ID: id, Store: reg.Store().URL()}, nil
+}
+
+// viewLocal reaches a running local cloud daemon, or reads its state file
+// when none runs: commands that only look never start one.
+func viewLocal(ctx context.Context) (*local.Client, error) {
+	o := localCloudOptions()
+	if cl, err := local.Connect(ctx, o); err == nil {
+		return cl, nil
+	}
+	return local.OpenReadOnly(o.StateDir)
 }
 
 func newLocalCloudCommand() *cobra.Command {

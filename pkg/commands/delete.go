@@ -67,7 +67,11 @@ func (o *rootOptions) deleteCluster(ctx context.Context, name string, yes bool) 
 	if err != nil {
 		return err
 	}
-	provider, closeProvider, err := providerFor(ctx, reg, c)
+	access := readCloud
+	if yes {
+		access = changeCloud
+	}
+	provider, closeProvider, err := providerFor(ctx, reg, c, access)
 	if err != nil {
 		return fmt.Errorf("cannot reach the cloud of %s to delete its resources (nothing was deleted): %w", name, err)
 	}

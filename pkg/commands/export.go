@@ -89,7 +89,7 @@ func durationArgument(args []string, adminGiven bool, admin *time.Duration) ([]s
 }
 
 func (o *rootOptions) exportKubeconfig(ctx context.Context, name string, ttl time.Duration, path string) error {
-	api, err := o.openClusterAPI(ctx, name)
+	api, err := o.openClusterAPI(ctx, name, readCloud)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ type clusterAPI struct {
 
 // openClusterAPI finds the cluster's API load balancer and CA. The caller
 // must call close.
-func (o *rootOptions) openClusterAPI(ctx context.Context, name string) (*clusterAPI, error) {
+func (o *rootOptions) openClusterAPI(ctx context.Context, name string, access cloudAccess) (*clusterAPI, error) {
 	reg, err := o.openRegistry(ctx)
 	if err != nil {
 		return nil, err
@@ -153,7 +153,7 @@ func (o *rootOptions) openClusterAPI(ctx context.Context, name string) (*cluster
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: read the Kubernetes CA: %w", name, err)
 	}
-	provider, closeProvider, err := providerFor(ctx, reg, c)
+	provider, closeProvider, err := providerFor(ctx, reg, c, access)
 	if err != nil {
 		return nil, err
 	}

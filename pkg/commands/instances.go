@@ -55,7 +55,7 @@ func (o *rootOptions) getInstances(ctx context.Context, cluster string, f output
 	if err != nil {
 		return err
 	}
-	provider, closeProvider, err := providerFor(ctx, reg, c)
+	provider, closeProvider, err := providerFor(ctx, reg, c, readCloud)
 	if err != nil {
 		return err
 	}

@@ -120,16 +120,20 @@ func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, 
 		}
 		return nil
 	}
+	access := readCloud
+	if yes {
+		access = changeCloud
+	}
 	var provider cloud.Provider
 	if opts.CloudOnly {
-		p, closeProvider, err := providerFor(ctx, reg, c)
+		p, closeProvider, err := providerFor(ctx, reg, c, access)
 		if err != nil {
 			return err
 		}
 		defer closeProvider()
 		t.Cloud, provider = p, p
 	} else {
-		api, err := o.openClusterAPI(ctx, name)
+		api, err := o.openClusterAPI(ctx, name, access)
 		if err != nil {
 			return err
 		}

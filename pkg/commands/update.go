@@ -99,7 +99,11 @@ func (o *rootOptions) updateCluster(ctx context.Context, name string, f updateFl
 		}
 		return cloudup.UpdateTerraform(ctx, reg, name, cloudup.TerraformOptions{Dir: f.out, Out: o.out})
 	}
-	provider, closeProvider, err := providerFor(ctx, reg, c)
+	access := readCloud
+	if f.yes {
+		access = changeCloud
+	}
+	provider, closeProvider, err := providerFor(ctx, reg, c, access)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ it is, or the time is up.`,
 }
 
 func (o *rootOptions) validateCluster(ctx context.Context, name string, wait time.Duration, f output.Format) error {
-	api, err := o.openClusterAPI(ctx, name)
+	api, err := o.openClusterAPI(ctx, name, readCloud)
 	if err != nil {
 		return err
 	}

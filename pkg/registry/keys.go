@@ -7,6 +7,7 @@ const (
 	keyConfig         = "config"
 	keyCompleted      = "cluster-completed.spec"
 	keyLock           = "lock"
+	keyClusterID      = "cluster-id"
 	dirInstanceGroups = "instancegroup"
 	dirPKIIssued      = "pki/issued"
 	dirPKIPrivate     = "pki/private"
@@ -18,6 +19,10 @@ func ConfigKey(cluster string) string { return path.Join(cluster, keyConfig) }
 
 // CompletedKey is the key of the completed (defaulted) cluster spec.
 func CompletedKey(cluster string) string { return path.Join(cluster, keyCompleted) }
+
+// ClusterIDKey holds the cluster's identity (see ClusterID): written at
+// create, never changed, and carried by every cloud resource hull makes.
+func ClusterIDKey(cluster string) string { return path.Join(cluster, keyClusterID) }
 
 // LockKey is the key of the lease every mutating command holds.
 func LockKey(cluster string) string { return path.Join(cluster, keyLock) }

@@ -281,6 +281,11 @@ func (r *Registry) CreateCluster(ctx context.Context, c *v1alpha1.Cluster, igs [
 				return err
 			}
 		}
+		// A new identity even when a stale one was left by a failed create:
+		// this cluster owns nothing in any cloud yet.
+		if _, err := r.store.Put(ctx, ClusterIDKey(name), []byte(NewClusterID()+"\n"), state.Unconditional()); err != nil {
+			return fmt.Errorf("record identity of cluster %s: %w", name, err)
+		}
 		for _, ig := range igs {
 			if _, err := r.putInstanceGroup(ctx, name, ig, state.Unconditional()); err != nil {
 				return err
