@@ -70,7 +70,9 @@ type daemon struct {
 	launching map[string]bool // instance ids whose sandbox.Start is in flight
 	stopping  map[string]bool // instance ids whose sandbox Stop is in flight
 	lbs       map[string]*lbRuntime
-	images    *imageCache
+	// machineAPIs are the clusters' machine API listeners, by cluster.
+	machineAPIs map[string]*machineAPI
+	images      *imageCache
 	// closing stops new background work once shutdown has begun.
 	closing      bool
 	stopFailedAt map[string]time.Time

@@ -313,6 +313,7 @@ func (d *daemon) reconcile() {
 		}
 	}
 	d.syncLoadBalancersLocked()
+	d.syncMachineAPIsLocked()
 	if changed {
 		_ = d.saveLocked()
 	}

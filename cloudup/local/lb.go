@@ -2,7 +2,9 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +91,8 @@ func (d *daemon) ensureLoadBalancer(lb *cloud.LoadBalancer) (*cloud.LoadBalancer
 	old := d.st.LoadBalancers[k]
 	if old != nil {
 		rec.HostPort = old.HostPort
+	} else {
+		rec.HostPort = freeStableHostPort(lb.Cluster, lb.Name)
 	}
 	rt, err := d.applyLoadBalancerLocked(k, rec)
 	if err != nil {
@@ -137,7 +141,7 @@ func (d *daemon) applyLoadBalancerLocked(k string, rec *loadBalancer) (*lbRuntim
 	}
 	rt.setConfig(rec.LoadBalancer)
 	if err := rt.listen(); err != nil {
-		if rec.HostPort == 0 {
+		if _, known := d.st.LoadBalancers[k]; !known {
 			// A brand-new load balancer that cannot listen is not created.
 			rt.stop()
 			delete(d.lbs, k)
@@ -181,6 +185,10 @@ func (d *daemon) stopAllLoadBalancers() {
 	for k, rt := range d.lbs {
 		rt.stop()
 		delete(d.lbs, k)
+	}
+	for cluster, api := range d.machineAPIs {
+		api.close()
+		delete(d.machineAPIs, cluster)
 	}
 }
 
@@ -489,4 +497,36 @@ func checkBackend(ctx context.Context, hc cloud.HealthCheck, addr string) error 
 		return fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	return nil
+}
+
+// Host ports of new load balancers come from this range, below Linux's
+// ephemeral ports (32768 and up) so that no client socket holds one.
+const (
+	stablePortBase  = 20000
+	stablePortRange = 10000
+	stablePortTries = 64
+)
+
+// freeStableHostPort picks the host port of a new load balancer: the first
+// free one of a sequence that depends only on the cluster and load balancer
+// names. A cluster rebuilt from nothing (every machine and the load
+// balancer gone) gets its old port back, so the kubeconfigs exported for it
+// keep working. 0 (any port) when the whole sequence is taken.
+func freeStableHostPort(cluster, name string) int {
+	for i := range stablePortTries {
+		port := stableHostPort(cluster, name, i)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	return 0
+}
+
+// stableHostPort is the i-th port of the sequence freeStableHostPort tries.
+func stableHostPort(cluster, name string, i int) int {
+	sum := sha256.Sum256([]byte(cluster + "/" + name))
+	first := int(binary.BigEndian.Uint32(sum[:4]) % stablePortRange)
+	return stablePortBase + (first+i)%stablePortRange
 }

@@ -54,6 +54,8 @@ func TestLocalCloud(t *testing.T) {
 		{"ClusterUp", testClusterUp},
 		{"MachinesReachEachOther", testMesh},
 		{"LoadBalancerForwards", testLBForwards},
+		{"LoadBalancerKeepsItsPort", testLBKeepsPort},
+		{"MachineAPIListsInstances", testMachineAPI},
 		{"CrashedMachineReplaced", testCrashReplaced},
 		{"UnhealthyBackendGetsNoTraffic", testUnhealthyBackend},
 		{"Detach", testDetach},
@@ -273,6 +275,50 @@ func testLBForwards(t *testing.T) {
 	node := groups["nodes-b"][0]
 	if h := mustGet(t, "http://"+node.Address+":8080/fetch?url=http://"+lb.Address+"/hostname"); h != cp {
 		t.Errorf("from machine %s, the load balancer at %s answered %q; want %s", node.ID, lb.Address, h, cp)
+	}
+}
+
+// A load balancer deleted and made again (a cluster rebuilt from nothing)
+// listens on the same host port, so exported kubeconfigs keep working.
+func testLBKeepsPort(t *testing.T) {
+	c := connect(t)
+	ctx := ctxT(t)
+	before, err := c.FindLoadBalancer(ctx, testCluster, "api")
+	if err != nil || before == nil {
+		t.Fatalf("FindLoadBalancer = %+v, %v", before, err)
+	}
+	if err := c.DeleteLoadBalancer(ctx, testCluster, "api"); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.EnsureLoadBalancer(ctx, testLB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.HostAddress != before.HostAddress {
+		t.Errorf("load balancer made again on %s; it was on %s", after.HostAddress, before.HostAddress)
+	}
+	if want := stableHostPort(testCluster, "api", 0); !strings.HasSuffix(after.HostAddress, fmt.Sprintf(":%d", want)) {
+		t.Errorf("host address %s: want the cluster's stable port %d", after.HostAddress, want)
+	}
+}
+
+// Machines learn their cluster's live instances from the machine API at
+// their gateway, named in their environment.
+func testMachineAPI(t *testing.T) {
+	c := connect(t)
+	groups, _ := byGroup(t, c)
+	node := groups["nodes-b"][0]
+	api := mustGet(t, "http://"+node.Address+":8080/env?name="+EnvMachineAPI)
+	if want := "http://10.124.2.1:8101"; api != want {
+		t.Fatalf("%s in %s = %q, want %q", EnvMachineAPI, node.ID, api, want)
+	}
+	body := mustGet(t, "http://"+node.Address+":8080/fetch?url="+api+"/v1/instances")
+	for _, g := range groups {
+		for _, inst := range g {
+			if !strings.Contains(body, `"id":"`+inst.ID+`"`) {
+				t.Errorf("machine API lacks instance %s:\n%s", inst.ID, body)
+			}
+		}
 	}
 }
 

@@ -141,7 +141,7 @@ func (d *daemon) startMachine(req launchRequest) (*sandbox.Machine, error) {
 		Mounts:       mounts,
 		CgroupParent: cgroupParent(req.inst.Cluster),
 		Command:      cmd,
-		Env:          append(machineBaseEnv(), "HULL_USER_DATA="+userDataPath, "HULL_INSTANCE_ID="+id, "HULL_CLOUD=local"),
+		Env:          append(machineBaseEnv(), "HULL_USER_DATA="+userDataPath, "HULL_INSTANCE_ID="+id, "HULL_CLOUD=local", EnvMachineAPI+"="+machineAPIURL(req.gateway)),
 		LogPath:      filepath.Join(d.machineDir(id), "boot.log"),
 	}
 	m, err := sandbox.Start(d.opsCtx, spec)
