@@ -16,7 +16,8 @@ import (
 // control plane), and only to addresses of the cluster's network.
 const MachineAPIPort = 8101
 
-// EnvMachineAPI tells a machine where its cloud's machine API is.
+// EnvMachineAPI tells a machine where its cloud's machine API is (nodeup's
+// --cloud-api flag reads it).
 const EnvMachineAPI = "HULL_CLOUD_API"
 
 // MachineInstance is one live instance as the machine API shows it.

@@ -21,6 +21,7 @@ import (
 	"github.com/hullproject/hull/nodeup/etcdmanager"
 	"github.com/hullproject/hull/nodeup/kubeapi"
 	"github.com/hullproject/hull/nodeup/model"
+	"github.com/hullproject/hull/nodeup/nodelifecycle"
 	"github.com/hullproject/hull/nodeup/services"
 	"github.com/hullproject/hull/nodeup/supervisor"
 	"github.com/hullproject/hull/nodeup/tasks"
@@ -45,6 +46,10 @@ type Options struct {
 	Address    string
 	CgroupRoot string
 	Cloud      string
+	// CloudAPI is the local cloud's machine API ($HULL_CLOUD_API, set by
+	// cloudup/local when it boots the machine), which the node lifecycle
+	// controller asks which machines still exist.
+	CloudAPI string
 	// Stay keeps nodeup running after the tasks (route controller,
 	// supervisor) until SIGTERM; the default on a machine.
 	Stay bool
@@ -68,6 +73,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Address, "address", "", "machine address (default: eth0's)")
 	fs.StringVar(&o.CgroupRoot, "cgroup-root", "", "kubelet cgroupRoot (default on the local cloud: this process's cgroup)")
 	fs.StringVar(&o.Cloud, "cloud", os.Getenv("HULL_CLOUD"), "cloud ($HULL_CLOUD); local uses the built-in supervisor")
+	fs.StringVar(&o.CloudAPI, "cloud-api", os.Getenv("HULL_CLOUD_API"), "the local cloud's machine API ($HULL_CLOUD_API)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -189,7 +195,7 @@ func Run(ctx context.Context, o Options) error {
 	if !o.Stay {
 		return nil
 	}
-	return stay(ctx, in, sup, log)
+	return stay(ctx, in, sup, o.CloudAPI, log)
 }
 
 // LocalLogDir holds the services' logs on the local cloud. /var/log/hull
@@ -203,7 +209,7 @@ const LocalPollInterval = 2 * time.Second
 
 // stay runs the pod-route controller and keeps the services up until ctx
 // ends, then stops them (kubelet first).
-func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, log *slog.Logger) error {
+func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, cloudAPI string, log *slog.Logger) error {
 	go func() {
 		// On AWS pod traffic goes through the VPC route tables, which the
 		// control plane keeps; elsewhere every machine routes to the others.
@@ -227,6 +233,9 @@ func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, log 
 		}
 		(&kubeapi.Routes{Kube: c.Kube, Self: in.Facts.Hostname, Router: kubeapi.IPRoute{}, Every: 3 * time.Second, Log: log}).Run(ctx)
 	}()
+	if cloudAPI != "" && in.IsControlPlane() {
+		go runNodeLifecycle(ctx, in, nodelifecycle.MachineAPI{URL: cloudAPI}, log)
+	}
 	var managers sync.WaitGroup
 	if in.IsControlPlane() {
 		opts := etcdmanager.Options{}
@@ -311,4 +320,16 @@ func loadKeysets(ctx context.Context, store *state.Store, cfg *nodeup.Config) (m
 		out[name] = ks
 	}
 	return out, nil
+}
+
+// runNodeLifecycle removes the Nodes of machines the cloud no longer has,
+// from every control-plane machine (deleting a Node twice is harmless).
+func runNodeLifecycle(ctx context.Context, in *model.Input, cloud nodelifecycle.Instances, log *slog.Logger) {
+	l := &kubeapi.Lazy{Kubeconfig: filepath.Join(in.Root, model.AdminKubeconfig), Wait: model.NodeTimeout}
+	c, err := l.Get(ctx)
+	if err != nil {
+		log.Error("node lifecycle controller cannot start", "err", err)
+		return
+	}
+	(&nodelifecycle.Controller{Kube: c.Kube, Instances: cloud, Self: in.Facts.Hostname, Log: log}).Run(ctx)
 }
