@@ -180,6 +180,10 @@ func TestOneControlPlaneCluster(t *testing.T) {
 		backupRestoreRoundTrip(t, e, kube(t), name)
 	})
 
+	t.Run("after losing every machine, update --yes brings the cluster back", func(t *testing.T) {
+		recoverFromLosingEveryMachine(t, e, cl, kube(t), name)
+	})
+
 	t.Run("delete leaves nothing behind", func(t *testing.T) {
 		var pids []int
 		marks := []string{e.CloudDir, name, bridgeName(name)}
