@@ -160,7 +160,7 @@ func printRestorePlan(w io.Writer, name string, targets []restoreTarget) {
 }
 
 func ensureNoRestoreRunning(ctx context.Context, store *state.Store, name, etcd string) error {
-	running, err := control.ListRestores(ctx, store, name, etcd)
+	running, _, err := control.ListRestores(ctx, store, name, etcd)
 	if err != nil {
 		return err
 	}
