@@ -163,7 +163,7 @@ func TestBackupRestoreWithoutYesChangesNothing(t *testing.T) {
 		t.Errorf("store changed:\nbefore %v\nafter  %v", before, after)
 	}
 	// --etcd all: events has no backups, so it cannot be restored.
-	b.fails(1, []string{"etcd events has no backup"}, "backup", "restore", demo, names[1])
+	b.fails(1, []string{"etcd events has no intact backup"}, "backup", "restore", demo, names[1])
 }
 
 func TestBackupRestoreRefusesTamperedBackup(t *testing.T) {
