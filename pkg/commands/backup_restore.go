@@ -37,7 +37,7 @@ backup's time is lost. The command reports each step until it is done,
 then validates the cluster (--validation-timeout 0 skips that).
 
 With --etcd all (the default), BACKUP names a backup of main; events is
-restored from its newest backup taken no later than that one.`,
+restored from its newest intact backup taken no later than that one.`,
 		Example: `  hull backup restore demo.example.com 2026-03-14T15:00:00Z-4
   hull backup restore demo.example.com 2026-03-14T15:00:00Z-4 --yes`,
 		Args: cobra.ExactArgs(2),
