@@ -26,7 +26,7 @@ func (c *Cluster) restoreNewest(ctx context.Context) error {
 	store, cluster := c.Registry.Store, c.Registry.Cluster
 	listed, err := backup.List(ctx, store, cluster, c.Name)
 	if err != nil {
-		return fmt.Errorf("list backups of etcd %s: %w", c.Name, err)
+		return err // names the etcd cluster already
 	}
 	if len(listed) == 0 {
 		c.log().Warn("the lone etcd member is replaced and there is no backup: etcd starts empty", "etcd", c.Name)
