@@ -19,16 +19,27 @@ const restoreTries = 3
 // restoreNewest fills the data dir of a lone member's replacement from the
 // newest backup that verifies: the old machine took the data with it, and
 // there is no other member to copy it from. With no backup at all, etcd
-// starts empty, as on a new cluster.
+// starts empty, as on a new cluster. Backups whose meta is damaged are
+// skipped; if every backup is damaged, etcd does not start empty (that
+// would lose the cluster's data quietly): a human must look.
 func (c *Cluster) restoreNewest(ctx context.Context) error {
 	store, cluster := c.Registry.Store, c.Registry.Cluster
-	all, err := backup.List(ctx, store, cluster, c.Name)
+	listed, err := backup.List(ctx, store, cluster, c.Name)
 	if err != nil {
-		return fmt.Errorf("list backups of etcd %s: %w", c.Name, err)
+		return err // names the etcd cluster already
 	}
-	if len(all) == 0 {
+	if len(listed) == 0 {
 		c.log().Warn("the lone etcd member is replaced and there is no backup: etcd starts empty", "etcd", c.Name)
 		return nil
+	}
+	for _, b := range listed {
+		if b.Damaged != "" {
+			c.log().Warn("skipping a damaged etcd backup", "etcd", c.Name, "backup", b.Name, "damage", b.Damaged)
+		}
+	}
+	all := backup.Intact(listed)
+	if len(all) == 0 {
+		return fmt.Errorf("restore etcd %s: all %d backups are damaged (newest: %s); refusing to start etcd empty: repair a backup's meta or remove the damaged backups", c.Name, len(listed), listed[0].Damaged)
 	}
 	if err := os.RemoveAll(c.DataDir); err != nil {
 		return fmt.Errorf("empty etcd data dir %s: %w", c.DataDir, err)

@@ -3,6 +3,7 @@ package etcdmember
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +13,9 @@ import (
 )
 
 // A lone member's replacement restores the newest backup that verifies
-// into its data dir, and real etcd serves it. The newest backup here is
-// damaged, so the one before it is used.
+// into its data dir, and real etcd serves it. The newest backup here has a
+// truncated meta and the one before it a damaged snapshot, so the one
+// before those is used.
 func TestReplaceLoneMemberRestoresNewestBackup(t *testing.T) {
 	ctx := context.Background()
 	st, err := state.Open(ctx, "mem://lone-restore")
@@ -23,7 +25,7 @@ func TestReplaceLoneMemberRestoresNewestBackup(t *testing.T) {
 	src := etcdtest.StartCluster(t, 1)
 	cl := etcdtest.Client(t, src.Endpoints()...)
 	at := time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
-	for i, v := range []string{"old", "good", "damaged"} {
+	for i, v := range []string{"old", "good", "damaged", "damaged meta"} {
 		if _, err := cl.Put(ctx, "/registry/configmaps/default/a", v); err != nil {
 			t.Fatal(err)
 		}
@@ -33,6 +35,9 @@ func TestReplaceLoneMemberRestoresNewestBackup(t *testing.T) {
 	}
 	damaged := backup.DataKey("demo", "main", backup.Name(at.Add(2*time.Minute), 1))
 	if _, err := st.Put(ctx, damaged, []byte("not a snapshot"), state.Unconditional()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, backup.MetaKey("demo", "main", backup.Name(at.Add(3*time.Minute), 1)), []byte(`{"etcdVer`), state.Unconditional()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -77,6 +82,28 @@ func TestReplaceLoneMemberWithoutBackupStartsEmpty(t *testing.T) {
 	}
 	if !emptyDir(t, repl.DataDir) {
 		t.Error("data dir written without a backup")
+	}
+}
+
+// When every backup is damaged, a lone member's replacement refuses to
+// start etcd empty and names the damage.
+func TestReplaceLoneMemberRefusesOnlyDamagedBackups(t *testing.T) {
+	ctx := context.Background()
+	st, _ := state.Open(ctx, "mem://lone-damaged")
+	name := backup.Name(time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC), 1)
+	for key, data := range map[string]string{backup.DataKey("demo", "main", name): "data", backup.MetaKey("demo", "main", name): `{"snapshotSHA`} {
+		if _, err := st.Put(ctx, key, []byte(data), state.Unconditional()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := cluster(t, st, "a", "i-old", "10.0.1.5", "a")
+	if err := old.Register().Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	repl := cluster(t, st, "a", "i-new", "10.0.1.9", "a")
+	err := repl.Register().Apply(ctx)
+	if err == nil || !strings.Contains(err.Error(), "refusing to start etcd empty") || !strings.Contains(err.Error(), backup.MetaKey("demo", "main", name)) {
+		t.Errorf("replacement with only damaged backups: %v, want a refusal naming the meta", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -39,6 +40,14 @@ func newBackupListCommand(o *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list NAME",
 		Short: "List a cluster's etcd backups, newest first",
+		Long: `List a cluster's etcd backups, newest first.
+
+STATUS is ok for a backup that can be restored, and damaged for one whose
+meta object (_etcd_backup.meta) cannot be read or decoded: a warning on
+stderr names the object and says what is wrong with it. A damaged backup
+cannot be restored; the etcd managers skip it and retention ages it by the
+time in its name. In -o yaml/json output a damaged backup has a "damaged"
+field with the reason.`,
 		Example: `  hull backup list demo.example.com
   hull backup list demo.example.com --etcd events -o json`,
 		Args: cobra.MaximumNArgs(1),
@@ -99,6 +108,7 @@ func (o *rootOptions) backupList(ctx context.Context, name, etcd string, f outpu
 	if err != nil {
 		return err
 	}
+	warnDamagedBackups(o.errOut, etcds[0], list)
 	if f != output.Table {
 		if list == nil {
 			list = []backup.Info{}
@@ -109,11 +119,27 @@ func (o *rootOptions) backupList(ctx context.Context, name, etcd string, f outpu
 		fmt.Fprintf(o.errOut, "No backups of etcd %s of cluster %s yet.\n", etcds[0], name)
 		return nil
 	}
-	t := output.NewTable(o.out, "NAME", "TIME", "SIZE", "ETCD VERSION")
+	t := output.NewTable(o.out, "NAME", "TIME", "SIZE", "ETCD VERSION", "STATUS")
 	for _, b := range list {
-		t.Row(b.Name, b.Meta.Timestamp.UTC().Format(time.RFC3339), humanBytes(b.Meta.SnapshotSize), b.Meta.EtcdVersion)
+		// The time comes from the name, so a damaged backup has one too.
+		when := b.Time.UTC().Format(time.RFC3339)
+		if b.Damaged != "" {
+			t.Row(b.Name, when, "-", "-", "damaged")
+			continue
+		}
+		t.Row(b.Name, when, humanBytes(b.Meta.SnapshotSize), b.Meta.EtcdVersion, "ok")
 	}
 	return t.Flush()
+}
+
+// warnDamagedBackups names each damaged backup of an etcd cluster and its
+// meta object, on w (stderr, so that structured output stays parseable).
+func warnDamagedBackups(w io.Writer, etcd string, list []backup.Info) {
+	for _, b := range list {
+		if b.Damaged != "" {
+			fmt.Fprintf(w, "WARNING: etcd %s: backup %s is damaged and cannot be restored: %s\n", etcd, b.Name, b.Damaged)
+		}
+	}
 }
 
 func humanBytes(n int64) string {

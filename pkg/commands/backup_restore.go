@@ -37,7 +37,7 @@ backup's time is lost. The command reports each step until it is done,
 then validates the cluster (--validation-timeout 0 skips that).
 
 With --etcd all (the default), BACKUP names a backup of main; events is
-restored from its newest backup taken no later than that one.`,
+restored from its newest intact backup taken no later than that one.`,
 		Example: `  hull backup restore demo.example.com 2026-03-14T15:00:00Z-4
   hull backup restore demo.example.com 2026-03-14T15:00:00Z-4 --yes`,
 		Args: cobra.ExactArgs(2),
@@ -72,7 +72,7 @@ func (o *rootOptions) backupRestore(ctx context.Context, name, backupName, etcd 
 	if err != nil {
 		return err
 	}
-	targets, err := resolveRestoreTargets(ctx, store, name, backupName, etcds)
+	targets, err := resolveRestoreTargets(ctx, store, name, backupName, etcds, o.errOut)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (o *rootOptions) backupRestore(ctx context.Context, name, backupName, etcd 
 		return nil
 	}
 	for _, t := range targets {
-		if err := ensureNoRestoreRunning(ctx, store, name, t.etcd); err != nil {
+		if err := ensureNoRestoreRunning(ctx, store, name, t.etcd, o.errOut); err != nil {
 			return err
 		}
 	}
@@ -108,9 +108,10 @@ func (o *rootOptions) backupRestore(ctx context.Context, name, backupName, etcd 
 }
 
 // resolveRestoreTargets finds the backup for each etcd cluster: BACKUP
-// itself where it exists, else (for --etcd all) the newest backup no later
-// than BACKUP's time.
-func resolveRestoreTargets(ctx context.Context, store *state.Store, name, backupName string, etcds []string) ([]restoreTarget, error) {
+// itself where it exists, else (for --etcd all) the newest intact backup
+// no later than BACKUP's time. Damaged backups are named on warn and
+// skipped; BACKUP itself damaged is an error that names its meta object.
+func resolveRestoreTargets(ctx context.Context, store *state.Store, name, backupName string, etcds []string, warn io.Writer) ([]restoreTarget, error) {
 	lists := map[string][]backup.Info{}
 	var at time.Time
 	var firstErr error
@@ -119,9 +120,13 @@ func resolveRestoreTargets(ctx context.Context, store *state.Store, name, backup
 		if err != nil {
 			return nil, err
 		}
+		warnDamagedBackups(warn, e, list)
 		lists[e] = list
 		b, err := backup.Find(backupName, list)
 		if err == nil && at.IsZero() {
+			if err := b.DamageError(); err != nil {
+				return nil, fmt.Errorf("etcd %s: %w", e, err)
+			}
 			at = b.Time
 		} else if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("etcd %s: %w", e, err)
@@ -133,12 +138,13 @@ func resolveRestoreTargets(ctx context.Context, store *state.Store, name, backup
 	var targets []restoreTarget
 	for _, e := range etcds {
 		b, err := backup.Find(backupName, lists[e])
-		if err != nil {
-			i := slices.IndexFunc(lists[e], func(x backup.Info) bool { return !x.Time.After(at) })
+		if err != nil || b.Damaged != "" {
+			intact := backup.Intact(lists[e])
+			i := slices.IndexFunc(intact, func(x backup.Info) bool { return !x.Time.After(at) })
 			if i < 0 {
-				return nil, fmt.Errorf("etcd %s has no backup taken at or before %s, the time of %s", e, at.Format(time.RFC3339), backupName)
+				return nil, fmt.Errorf("etcd %s has no intact backup taken at or before %s, the time of %s", e, at.Format(time.RFC3339), backupName)
 			}
-			b = lists[e][i]
+			b = intact[i]
 		}
 		targets = append(targets, restoreTarget{etcd: e, backup: b})
 	}
@@ -159,10 +165,16 @@ func printRestorePlan(w io.Writer, name string, targets []restoreTarget) {
 	fmt.Fprintf(w, "Nothing was changed. Run again with --yes to restore.\n")
 }
 
-func ensureNoRestoreRunning(ctx context.Context, store *state.Store, name, etcd string) error {
-	running, err := control.ListRestores(ctx, store, name, etcd)
+// ensureNoRestoreRunning refuses a second restore while one runs. A
+// damaged restore command is named on warn and skipped: nobody can drive
+// it, and it must not block every later restore.
+func ensureNoRestoreRunning(ctx context.Context, store *state.Store, name, etcd string, warn io.Writer) error {
+	running, damaged, err := control.ListRestores(ctx, store, name, etcd)
 	if err != nil {
 		return err
+	}
+	for _, d := range damaged {
+		fmt.Fprintf(warn, "WARNING: etcd %s: %v\n", etcd, d)
 	}
 	for _, r := range running {
 		if !r.Phase.Final() {

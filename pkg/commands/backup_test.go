@@ -136,7 +136,7 @@ func TestBackupCreate(t *testing.T) {
 	if err != nil || len(list) < 2 || list[0].Name != name || slices.Contains(before, name) {
 		t.Errorf("after create: newest %v, want the new %s", list, name)
 	}
-	if reqs, _ := control.ListBackupRequests(context.Background(), b.store, demo, "main"); len(reqs) != 0 {
+	if reqs, _, _ := control.ListBackupRequests(context.Background(), b.store, demo, "main"); len(reqs) != 0 {
 		t.Errorf("backup requests left behind: %+v", reqs)
 	}
 }
@@ -144,7 +144,7 @@ func TestBackupCreate(t *testing.T) {
 func TestBackupCreateWithoutManagerTimesOut(t *testing.T) {
 	b := newBackupEnv(t)
 	b.fails(1, []string{"no backup of etcd main was listed within 2s", "request withdrawn"}, "backup", "create", demo, "--wait", "2s")
-	if reqs, _ := control.ListBackupRequests(context.Background(), b.store, demo, "main"); len(reqs) != 0 {
+	if reqs, _, _ := control.ListBackupRequests(context.Background(), b.store, demo, "main"); len(reqs) != 0 {
 		t.Errorf("backup requests left behind: %+v", reqs)
 	}
 }
@@ -163,7 +163,7 @@ func TestBackupRestoreWithoutYesChangesNothing(t *testing.T) {
 		t.Errorf("store changed:\nbefore %v\nafter  %v", before, after)
 	}
 	// --etcd all: events has no backups, so it cannot be restored.
-	b.fails(1, []string{"etcd events has no backup"}, "backup", "restore", demo, names[1])
+	b.fails(1, []string{"etcd events has no intact backup"}, "backup", "restore", demo, names[1])
 }
 
 func TestBackupRestoreRefusesTamperedBackup(t *testing.T) {

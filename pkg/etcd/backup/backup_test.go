@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
@@ -249,5 +251,70 @@ func TestParseName(t *testing.T) {
 		if _, _, err := backup.ParseName(bad); err == nil {
 			t.Errorf("ParseName(%q) accepted", bad)
 		}
+	}
+}
+
+// One unusable meta among intact ones: List returns every backup, the
+// damaged one marked with the object and the reason, and no error.
+func TestListMarksDamagedMeta(t *testing.T) {
+	ctx := context.Background()
+	intact := backup.Meta{Timestamp: t0, SnapshotSHA256: strings.Repeat("ab", 32), SnapshotSize: 10, EtcdVersion: "3.6.0"}
+	good, err := json.Marshal(intact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, meta, reason string
+	}{
+		{"truncated", string(good[:len(good)/2]), "unexpected end of JSON input"},
+		{"empty", "", "unexpected end of JSON input"},
+		{"not JSON", "\x00\x01garbage", "invalid character"},
+		{"no checksum", `{"timestamp":"2026-03-14T15:09:26Z","snapshotSize":10}`, "is not a sha256"},
+		{"no size", `{"snapshotSHA256":"` + strings.Repeat("ab", 32) + `"}`, "snapshotSize 0 is not positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := openStore(t, statetest.FileURL(t))
+			var names []string
+			for i := range 3 {
+				at := t0.Add(time.Duration(i) * time.Hour)
+				names = append([]string{backup.Name(at, 1)}, names...)
+				put(t, store, backup.DataKey("demo", "main", names[0]), "data")
+				put(t, store, backup.MetaKey("demo", "main", names[0]), string(good))
+			}
+			damagedKey := backup.MetaKey("demo", "main", names[1])
+			put(t, store, damagedKey, tc.meta)
+
+			got, err := backup.List(ctx, store, "demo", "main")
+			if err != nil {
+				t.Fatalf("List with one damaged meta: %v", err)
+			}
+			if !strings.Contains(got[1].Damaged, damagedKey) || !strings.Contains(got[1].Damaged, tc.reason) {
+				t.Errorf("damage = %q, want it to name %s and say %q", got[1].Damaged, damagedKey, tc.reason)
+			}
+			want := []backup.Info{
+				{Name: names[0], Time: t0.Add(2 * time.Hour), Seq: 1, Meta: intact},
+				{Name: names[1], Time: t0.Add(time.Hour), Seq: 1, Damaged: got[1].Damaged},
+				{Name: names[2], Time: t0, Seq: 1, Meta: intact},
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("List (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]backup.Info{want[0], want[2]}, backup.Intact(got)); diff != "" {
+				t.Errorf("Intact (-want +got):\n%s", diff)
+			}
+			if err := got[1].DamageError(); !errors.Is(err, backup.ErrDamaged) || !strings.Contains(err.Error(), damagedKey) {
+				t.Errorf("DamageError = %v, want ErrDamaged naming %s", err, damagedKey)
+			}
+			if err := got[0].DamageError(); err != nil {
+				t.Errorf("DamageError of an intact backup = %v", err)
+			}
+		})
+	}
+}
+
+func put(t *testing.T, s *state.Store, key, data string) {
+	t.Helper()
+	if _, err := s.Put(context.Background(), key, []byte(data), state.Unconditional()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,6 +3,8 @@ package backup
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,15 +17,63 @@ import (
 
 // Info is one complete backup: its name and meta.
 type Info struct {
-	Name string    `json:"name"`
+	Name string `json:"name"`
+	// Time is when the backup was taken, read from its name, so it is
+	// known even when the meta object is damaged.
 	Time time.Time `json:"time"`
 	Seq  int       `json:"seq"`
-	Meta Meta      `json:"meta"`
+	// Meta is zero when Damaged is set.
+	Meta Meta `json:"meta"`
+	// Damaged says why the backup's meta object cannot be used: it could
+	// not be read, is not valid JSON, or lacks the snapshot's sha256 and
+	// size. Empty for an intact backup. A damaged backup is listed so that
+	// it can be seen and aged out by retention; it is never restored.
+	Damaged string `json:"damaged,omitempty"`
+}
+
+// ErrDamaged is returned (wrapped in a *DamagedError) for a backup whose
+// meta object cannot be used.
+var ErrDamaged = errors.New("backup meta is damaged")
+
+// DamagedError says which backup is damaged and why.
+type DamagedError struct {
+	Backup string
+	Reason string // names the meta object
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("backup %s is damaged: %s; refusing to restore it: restore an intact backup instead ('hull backup list' shows which)", e.Backup, e.Reason)
+}
+
+// Unwrap lets errors.Is(err, ErrDamaged) hold.
+func (e *DamagedError) Unwrap() error { return ErrDamaged }
+
+// DamageError returns a *DamagedError for a damaged backup, nil for an
+// intact one.
+func (b Info) DamageError() error {
+	if b.Damaged == "" {
+		return nil
+	}
+	return &DamagedError{Backup: b.Name, Reason: b.Damaged}
+}
+
+// Intact returns the backups that are not damaged, in the same order.
+func Intact(all []Info) []Info {
+	var out []Info
+	for _, b := range all {
+		if b.Damaged == "" {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // List returns the complete backups of an etcd cluster, newest first. A
 // directory without a meta object (a backup in flight, or one whose writer
-// died) is not a backup.
+// died) is not a backup. A meta object that cannot be read or decoded does
+// not fail the listing: that backup is returned with Damaged set, so that
+// one bad object stops neither the listing, nor scheduled backups, nor
+// retention, nor the restore of another backup.
 func List(ctx context.Context, store *state.Store, cluster, etcdCluster string) ([]Info, error) {
 	prefix := Prefix(cluster, etcdCluster) + "/"
 	objs, err := store.List(ctx, prefix)
@@ -40,21 +90,40 @@ func List(ctx context.Context, store *state.Store, cluster, etcdCluster string) 
 		if err != nil {
 			continue // not a backup directory
 		}
+		b := Info{Name: name, Time: t, Seq: seq}
 		data, _, err := store.Get(ctx, o.Key)
-		if errors.Is(err, state.ErrNotFound) {
+		switch {
+		case errors.Is(err, state.ErrNotFound):
 			continue // deleted since the listing
+		case err != nil && ctx.Err() != nil:
+			return nil, fmt.Errorf("list backups of etcd %s: %w", etcdCluster, context.Cause(ctx))
+		case err != nil:
+			b.Damaged = fmt.Sprintf("read %s: %v", o.Key, err)
+		default:
+			if b.Meta, err = decodeMeta(data); err != nil {
+				b.Meta, b.Damaged = Meta{}, fmt.Sprintf("decode %s: %v", o.Key, err)
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("list backups of etcd %s: %w", etcdCluster, err)
-		}
-		var m Meta
-		if err := json.Unmarshal(data, &m); err != nil {
-			return nil, fmt.Errorf("list backups of etcd %s: decode %s: %w", etcdCluster, o.Key, err)
-		}
-		out = append(out, Info{Name: name, Time: t, Seq: seq, Meta: m})
+		out = append(out, b)
 	}
 	SortNewestFirst(out)
 	return out, nil
+}
+
+// decodeMeta parses a meta object and checks it holds what a restore
+// needs: the snapshot's sha256 and size.
+func decodeMeta(data []byte) (Meta, error) {
+	var m Meta
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Meta{}, err
+	}
+	if sum, err := hex.DecodeString(m.SnapshotSHA256); err != nil || len(sum) != sha256.Size {
+		return Meta{}, fmt.Errorf("snapshotSHA256 %q is not a sha256", m.SnapshotSHA256)
+	}
+	if m.SnapshotSize <= 0 {
+		return Meta{}, fmt.Errorf("snapshotSize %d is not positive", m.SnapshotSize)
+	}
+	return m, nil
 }
 
 // SortNewestFirst orders backups by time and sequence, newest first.

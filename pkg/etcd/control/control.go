@@ -133,3 +133,42 @@ func listIDs(ctx context.Context, store *state.Store, cluster, etcdCluster, kind
 	}
 	return ids, nil
 }
+
+// Damaged is a control object that could not be read or decoded. Listings
+// skip it, so that one bad object stops no other command, and return it
+// for the caller to warn about: a human removes it once they have looked.
+type Damaged struct {
+	Key string
+	Err error
+}
+
+func (d Damaged) Error() string {
+	return fmt.Sprintf("skipped damaged control object %s (remove it once looked at): %v", d.Key, d.Err)
+}
+
+// list reads the top-level control objects of a kind, oldest first,
+// skipping those deleted since the listing and returning the damaged ones
+// apart.
+func list[T any](ctx context.Context, store *state.Store, cluster, etcdCluster, kind string, key func(cluster, etcdCluster, id string) string) ([]*T, []Damaged, error) {
+	ids, err := listIDs(ctx, store, cluster, etcdCluster, kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*T
+	var damaged []Damaged
+	for _, id := range ids {
+		k := key(cluster, etcdCluster, id)
+		v, _, err := Get[T](ctx, store, k)
+		switch {
+		case errors.Is(err, state.ErrNotFound):
+			continue // finished or withdrawn since the listing
+		case err != nil && ctx.Err() != nil:
+			return nil, nil, fmt.Errorf("read %s: %w", k, context.Cause(ctx))
+		case err != nil:
+			damaged = append(damaged, Damaged{Key: k, Err: err})
+		default:
+			out = append(out, v)
+		}
+	}
+	return out, damaged, nil
+}

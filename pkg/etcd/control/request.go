@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/hullproject/hull/pkg/state"
@@ -31,22 +30,8 @@ type BackupRequest struct {
 	Finished time.Time `json:"finished,omitzero"`
 }
 
-// ListBackupRequests returns the backup requests, oldest first.
-func ListBackupRequests(ctx context.Context, store *state.Store, cluster, etcdCluster string) ([]*BackupRequest, error) {
-	ids, err := listIDs(ctx, store, cluster, etcdCluster, "backup")
-	if err != nil {
-		return nil, err
-	}
-	var out []*BackupRequest
-	for _, id := range ids {
-		r, _, err := Get[BackupRequest](ctx, store, BackupRequestKey(cluster, etcdCluster, id))
-		if errors.Is(err, state.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+// ListBackupRequests returns the backup requests, oldest first, and apart
+// those that cannot be read or decoded.
+func ListBackupRequests(ctx context.Context, store *state.Store, cluster, etcdCluster string) ([]*BackupRequest, []Damaged, error) {
+	return list[BackupRequest](ctx, store, cluster, etcdCluster, "backup", BackupRequestKey)
 }

@@ -158,24 +158,11 @@ func (r *Restore) Log(now time.Time, format string, args ...any) {
 	r.Steps = append(r.Steps, Step{Time: now.UTC(), Phase: r.Phase, Message: fmt.Sprintf(format, args...)})
 }
 
-// ListRestores returns the restore commands waiting or running, oldest first.
-func ListRestores(ctx context.Context, store *state.Store, cluster, etcdCluster string) ([]*Restore, error) {
-	ids, err := listIDs(ctx, store, cluster, etcdCluster, "restore")
-	if err != nil {
-		return nil, err
-	}
-	var out []*Restore
-	for _, id := range ids {
-		r, _, err := Get[Restore](ctx, store, RestoreKey(cluster, etcdCluster, id))
-		if errors.Is(err, state.ErrNotFound) {
-			continue // finished since the listing
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+// ListRestores returns the restore commands waiting or running, oldest
+// first, and apart those that cannot be read or decoded: a damaged command
+// can be driven by nobody, and must not stop the others.
+func ListRestores(ctx context.Context, store *state.Store, cluster, etcdCluster string) ([]*Restore, []Damaged, error) {
+	return list[Restore](ctx, store, cluster, etcdCluster, "restore", RestoreKey)
 }
 
 // GetRestore reads a restore command wherever it is: running, or finished

@@ -24,10 +24,11 @@ import (
 // its coordinator has gone silent.
 func (m *Manager) participate(ctx context.Context) {
 	for ctx.Err() == nil {
-		cmds, err := control.ListRestores(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster)
+		cmds, damaged, err := control.ListRestores(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster)
 		if err != nil {
 			m.log.Error("read restore commands", "err", err)
 		}
+		m.warnDamagedControl(damaged)
 		active, coordinating := false, false
 		running := map[string]bool{}
 		for _, cmd := range cmds {
@@ -66,10 +67,13 @@ func (m *Manager) claimRestore(ctx context.Context) error {
 	if m.cfg.Node == nil {
 		return nil // cannot restore its own member, so cannot coordinate
 	}
-	cmds, err := control.ListRestores(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster)
+	// A damaged command is skipped: nobody can read it, so nobody drives
+	// it, and it must not block every later restore.
+	cmds, damaged, err := control.ListRestores(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster)
 	if err != nil {
 		return err
 	}
+	m.warnDamagedControl(damaged)
 	for _, c := range cmds {
 		if !c.Phase.Final() && c.Coordinator != "" {
 			return nil // one restore at a time
@@ -158,6 +162,9 @@ func (m *Manager) prepare(ctx context.Context, cmd *control.Restore) error {
 	}
 	b, err := backup.Find(cmd.Backup, all)
 	if err != nil {
+		return m.fail(ctx, cmd, err)
+	}
+	if err := b.DamageError(); err != nil {
 		return m.fail(ctx, cmd, err)
 	}
 	if _, err := m.verifiedSnapshot(ctx, cmd, b); err != nil {

@@ -72,6 +72,9 @@ type Manager struct {
 
 	// beats is what participate last saw of other coordinators' heartbeats.
 	beats map[string]beatSeen
+	// damaged is the damage last logged per store object, so that a
+	// damaged object found on every poll is logged once.
+	damaged map[string]string
 }
 
 // New checks cfg and fills its defaults.
@@ -103,7 +106,7 @@ func New(cfg Config) (*Manager, error) {
 		log = slog.Default()
 	}
 	log = log.With("cluster", cfg.Cluster, "etcd", cfg.EtcdCluster, "member", cfg.Member)
-	return &Manager{cfg: cfg, log: log, snapshots: map[string]string{}, beats: map[string]beatSeen{}}, nil
+	return &Manager{cfg: cfg, log: log, snapshots: map[string]string{}, beats: map[string]beatSeen{}, damaged: map[string]string{}}, nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -208,9 +211,11 @@ func (m *Manager) lead(ctx context.Context) {
 	}
 }
 
-// scheduledBackup takes a backup when the newest is Interval old and
-// returns the newest backup's time. lastBackup caches it between calls so
-// the store is listed only when a backup may be due.
+// scheduledBackup takes a backup when the newest intact one is Interval
+// old and returns the newest intact backup's time. lastBackup caches it
+// between calls so the store is listed only when a backup may be due. A
+// damaged backup cannot be restored, so it neither stops nor delays the
+// schedule.
 func (m *Manager) scheduledBackup(ctx context.Context, lastBackup time.Time) (time.Time, error) {
 	now := m.cfg.Now()
 	if now.Sub(lastBackup) < m.cfg.Interval {
@@ -220,14 +225,38 @@ func (m *Manager) scheduledBackup(ctx context.Context, lastBackup time.Time) (ti
 	if err != nil {
 		return lastBackup, err
 	}
-	if len(all) > 0 && now.Sub(all[0].Meta.Timestamp) < m.cfg.Interval {
-		return all[0].Meta.Timestamp, nil
+	for _, b := range all {
+		if b.Damaged != "" {
+			m.warnDamaged("etcd backup "+b.Name, b.Damaged)
+		}
+	}
+	if intact := backup.Intact(all); len(intact) > 0 && now.Sub(intact[0].Time) < m.cfg.Interval {
+		return intact[0].Time, nil
 	}
 	info, err := m.takeBackup(ctx, m.cfg.Client)
 	if err != nil {
 		return lastBackup, err
 	}
-	return info.Meta.Timestamp, nil
+	return info.Time, nil
+}
+
+// warnDamaged logs a damaged store object that is skipped, once per
+// object and damage: the listings that find it run every poll.
+func (m *Manager) warnDamaged(object, damage string) {
+	m.mu.Lock()
+	seen := m.damaged[object] == damage
+	m.damaged[object] = damage
+	m.mu.Unlock()
+	if !seen {
+		m.log.Warn("skipping a damaged object in the state store; a human should look at it", "object", object, "damage", damage)
+	}
+}
+
+// warnDamagedControl logs the control objects a listing skipped.
+func (m *Manager) warnDamagedControl(damaged []control.Damaged) {
+	for _, d := range damaged {
+		m.warnDamaged(d.Key, d.Err.Error())
+	}
 }
 
 // takeBackup saves a backup, trying the next sequence number if another
@@ -252,10 +281,11 @@ func (m *Manager) takeBackup(ctx context.Context, client *clientv3.Client) (back
 
 // serveRequests takes a backup for each pending backup request.
 func (m *Manager) serveRequests(ctx context.Context) error {
-	reqs, err := control.ListBackupRequests(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster)
+	reqs, damaged, err := control.ListBackupRequests(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster)
 	if err != nil {
 		return err
 	}
+	m.warnDamagedControl(damaged)
 	for _, r := range reqs {
 		if r.Phase != control.RequestPending && r.Phase != "" {
 			continue

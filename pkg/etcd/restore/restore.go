@@ -54,9 +54,14 @@ func (s *Snapshot) Remove() error { return os.Remove(s.Path) }
 // Verify downloads a backup, gunzips it into a temporary file in dir (the
 // system's temporary directory if empty) and checks its sha256 and size
 // against the meta. On a mismatch it removes the file and returns a
-// *ChecksumError; nothing else is touched, so call it before stopping
-// anything. The caller removes the returned snapshot when done.
+// *ChecksumError; a backup whose meta is damaged is refused with a
+// *backup.DamagedError before anything is read. Nothing else is touched,
+// so call it before stopping anything. The caller removes the returned
+// snapshot when done.
 func Verify(ctx context.Context, store *state.Store, cluster, etcdCluster string, b backup.Info, dir string) (*Snapshot, error) {
+	if err := b.DamageError(); err != nil {
+		return nil, err
+	}
 	key := backup.DataKey(cluster, etcdCluster, b.Name)
 	r, err := store.NewReader(ctx, key)
 	if err != nil {
@@ -90,8 +95,12 @@ func Verify(ctx context.Context, store *state.Store, cluster, etcdCluster string
 
 // Check streams a backup through gunzip and sha256 without keeping it,
 // for a caller that only needs to know the backup is intact (the CLI,
-// before it writes a restore command). A mismatch is a *ChecksumError.
+// before it writes a restore command). A mismatch is a *ChecksumError, a
+// damaged meta a *backup.DamagedError.
 func Check(ctx context.Context, store *state.Store, cluster, etcdCluster string, b backup.Info) error {
+	if err := b.DamageError(); err != nil {
+		return err
+	}
 	r, err := store.NewReader(ctx, backup.DataKey(cluster, etcdCluster, b.Name))
 	if err != nil {
 		return fmt.Errorf("check backup %s: %w", b.Name, err)

@@ -40,31 +40,44 @@ const OrphanAge = 6 * time.Hour
 // Apply splits backups into those the policy keeps and those it drops,
 // each newest first. It is pure and stable: applying it again to keep,
 // later, drops only what has aged out since.
+//
+// A damaged backup (its meta cannot be read) ages by the time in its name,
+// which is always parseable, like any other: it is kept while younger than
+// KeepAllFor and dropped after, unless it is all that is left of its hour
+// or day. An hour or a day is held by its oldest intact backup, so a
+// damaged one never displaces a restorable one; and the newest intact
+// backup is kept besides the newest of all, so a damaged newest backup
+// cannot leave the cluster without a restorable one.
 func Apply(backups []backup.Info, now time.Time, p Policy) (keep, drop []backup.Info) {
 	sorted := append([]backup.Info(nil), backups...)
 	backup.SortNewestFirst(sorted)
-	// The oldest backup of each bucket: walk oldest first, first seen wins.
-	oldestOfHour := map[time.Time]string{}
-	oldestOfDay := map[time.Time]string{}
+	// The oldest backup of each bucket, intact ones first: walk oldest
+	// first; the first seen wins unless it is damaged and an intact one
+	// comes later.
+	oldestOfHour := map[time.Time]backup.Info{}
+	oldestOfDay := map[time.Time]backup.Info{}
+	claim := func(m map[time.Time]backup.Info, at time.Time, b backup.Info) {
+		if cur, ok := m[at]; !ok || cur.Damaged != "" && b.Damaged == "" {
+			m[at] = b
+		}
+	}
+	newestIntact := ""
 	for i := len(sorted) - 1; i >= 0; i-- {
 		b := sorted[i]
-		h := b.Time.UTC().Truncate(time.Hour)
-		d := time.Date(h.Year(), h.Month(), h.Day(), 0, 0, 0, 0, time.UTC)
-		if _, ok := oldestOfHour[h]; !ok {
-			oldestOfHour[h] = b.Name
-		}
-		if _, ok := oldestOfDay[d]; !ok {
-			oldestOfDay[d] = b.Name
+		h, d := buckets(b.Time)
+		claim(oldestOfHour, h, b)
+		claim(oldestOfDay, d, b)
+		if b.Damaged == "" {
+			newestIntact = b.Name
 		}
 	}
 	for i, b := range sorted {
 		age := now.Sub(b.Time)
-		h := b.Time.UTC().Truncate(time.Hour)
-		d := time.Date(h.Year(), h.Month(), h.Day(), 0, 0, 0, 0, time.UTC)
-		ok := i == 0 ||
+		h, d := buckets(b.Time)
+		ok := i == 0 || b.Name == newestIntact ||
 			age < p.KeepAllFor ||
-			age < p.HourlyFor && oldestOfHour[h] == b.Name ||
-			age < p.DailyFor && oldestOfDay[d] == b.Name
+			age < p.HourlyFor && oldestOfHour[h].Name == b.Name ||
+			age < p.DailyFor && oldestOfDay[d].Name == b.Name
 		if ok {
 			keep = append(keep, b)
 		} else {
@@ -74,10 +87,16 @@ func Apply(backups []backup.Info, now time.Time, p Policy) (keep, drop []backup.
 	return keep, drop
 }
 
+// buckets returns the UTC hour and day a backup taken at t falls in.
+func buckets(t time.Time) (hour, day time.Time) {
+	hour = t.UTC().Truncate(time.Hour)
+	return hour, time.Date(hour.Year(), hour.Month(), hour.Day(), 0, 0, 0, 0, time.UTC)
+}
+
 // Prune lists an etcd cluster's backups, deletes those the policy drops
 // (each meta first, so a half-deleted backup is never listed) and removes
 // directories left without meta for longer than OrphanAge. It returns the
-// names it deleted.
+// names it deleted. A damaged backup is logged and handled as Apply says.
 func Prune(ctx context.Context, store *state.Store, cluster, etcdCluster string, now time.Time, p Policy, log *slog.Logger) ([]string, error) {
 	if log == nil {
 		log = slog.Default()
@@ -85,6 +104,11 @@ func Prune(ctx context.Context, store *state.Store, cluster, etcdCluster string,
 	all, err := backup.List(ctx, store, cluster, etcdCluster)
 	if err != nil {
 		return nil, fmt.Errorf("prune backups: %w", err)
+	}
+	for _, b := range all {
+		if b.Damaged != "" {
+			log.Warn("etcd backup is damaged; retention ages it by the time in its name", "cluster", cluster, "etcd", etcdCluster, "backup", b.Name, "damage", b.Damaged)
+		}
 	}
 	_, drop := Apply(all, now, p)
 	var deleted []string

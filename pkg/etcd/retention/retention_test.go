@@ -1,9 +1,11 @@
 package retention_test
 
 import (
+	"bytes"
 	"context"
-	"fmt"
+	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,7 +132,7 @@ func TestPrune(t *testing.T) {
 	bs := every(start, 3*24*4, 15*time.Minute) // three days
 	for _, b := range bs {
 		put(t, store, backup.DataKey("demo", "main", b.Name), "data")
-		put(t, store, backup.MetaKey("demo", "main", b.Name), fmt.Sprintf(`{"timestamp":%q}`, b.Time.Format(time.RFC3339)))
+		put(t, store, backup.MetaKey("demo", "main", b.Name), metaJSON(t, b.Time))
 	}
 	// An orphan: data without meta, as a killed backup leaves it.
 	orphan := backup.Name(start.Add(-time.Hour), 9)
@@ -162,5 +164,100 @@ func put(t *testing.T, s *state.Store, key, data string) {
 	t.Helper()
 	if _, err := s.Put(context.Background(), key, []byte(data), state.Unconditional()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// metaJSON is an intact meta object for a backup taken at.
+func metaJSON(t *testing.T, at time.Time) string {
+	t.Helper()
+	data, err := json.Marshal(backup.Meta{Timestamp: at, SnapshotSHA256: strings.Repeat("ab", 32), SnapshotSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// Prune over backups some of whose metas are truncated: it is not
+// stopped, warns naming each damaged backup, ages them by their names,
+// and never lets a damaged backup cost a restorable one.
+func TestPruneWithDamagedBackups(t *testing.T) {
+	// 00:00 to 02:45 every 15 minutes; pruned at 03:00.
+	now := start.Add(3 * time.Hour)
+	at := func(hhmm string) string {
+		tm, err := time.Parse("15:04", hhmm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return backup.Name(start.Add(time.Duration(tm.Hour())*time.Hour+time.Duration(tm.Minute())*time.Minute), 1)
+	}
+	hourly := retention.Policy{KeepAllFor: time.Hour, HourlyFor: 24 * time.Hour}
+	for _, tc := range []struct {
+		name    string
+		damaged []string
+		policy  retention.Policy
+		left    []string
+	}{{
+		name:    "a damaged oldest of its hour gives the hour to the next intact one",
+		damaged: []string{"00:00"},
+		policy:  hourly,
+		left:    []string{"02:45", "02:30", "02:15", "02:00", "01:00", "00:15"},
+	}, {
+		name:    "a damaged backup alone in its hour keeps the hour",
+		damaged: []string{"00:00", "00:15", "00:30", "00:45"},
+		policy:  hourly,
+		left:    []string{"02:45", "02:30", "02:15", "02:00", "01:00", "00:00"},
+	}, {
+		name:    "a young damaged backup is kept like any other",
+		damaged: []string{"02:30"},
+		policy:  hourly,
+		left:    []string{"02:45", "02:30", "02:15", "02:00", "01:00", "00:00"},
+	}, {
+		name:    "a damaged newest backup does not cost the newest intact one",
+		damaged: []string{"02:45"},
+		policy:  retention.Policy{},
+		left:    []string{"02:45", "02:30"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			store, err := state.Open(ctx, statetest.FileURL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			for _, b := range every(start, 12, 15*time.Minute) {
+				put(t, store, backup.DataKey("demo", "main", b.Name), "data")
+				meta := metaJSON(t, b.Time)
+				for _, d := range tc.damaged {
+					if at(d) == b.Name {
+						meta = meta[:len(meta)/2]
+					}
+				}
+				put(t, store, backup.MetaKey("demo", "main", b.Name), meta)
+			}
+			var logs bytes.Buffer
+			if _, err := retention.Prune(ctx, store, "demo", "main", now, tc.policy, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+				t.Fatalf("Prune with damaged backups: %v", err)
+			}
+			left, err := backup.List(ctx, store, "demo", "main")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, hhmm := range tc.left {
+				want = append(want, at(hhmm))
+			}
+			if diff := cmp.Diff(want, names(left)); diff != "" {
+				t.Errorf("left after prune (-want +got):\n%s", diff)
+			}
+			for _, d := range tc.damaged {
+				if !strings.Contains(logs.String(), "backup="+at(d)) {
+					t.Errorf("no warning names damaged backup %s:\n%s", at(d), logs.String())
+				}
+			}
+			objs, err := store.List(ctx, backup.Prefix("demo", "main")+"/")
+			if err != nil || len(objs) != 2*len(want) {
+				t.Errorf("%d objects left (%v), want data and meta of the %d kept backups", len(objs), err, len(want))
+			}
+		})
 	}
 }
