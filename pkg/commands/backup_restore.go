@@ -93,16 +93,20 @@ func (o *rootOptions) backupRestore(ctx context.Context, name, backupName, etcd 
 		}
 	}
 	var ids []string
+	var cmds []*control.Restore
 	for _, t := range targets {
 		id := control.NewID(time.Now())
 		now := time.Now().UTC()
 		cmd := &control.Restore{ID: id, Cluster: name, EtcdCluster: t.etcd, Backup: t.backup.Name, RequestedBy: requester(), Created: now, Phase: control.Pending, PhaseStarted: now}
 		cmd.Log(now, "restore of backup %s requested by %s", t.backup.Name, cmd.RequestedBy)
-		if err := control.Create(ctx, store, control.RestoreKey(name, t.etcd, id), cmd); err != nil {
-			return fmt.Errorf("write the restore command for etcd %s: %w", t.etcd, err)
-		}
-		progress.Step("Wrote restore command %s for etcd %s; waiting for the etcd managers", id, t.etcd)
+		cmds = append(cmds, cmd)
 		ids = append(ids, id)
+	}
+	if err := control.CreateRestores(ctx, store, cmds); err != nil {
+		return err
+	}
+	for _, cmd := range cmds {
+		progress.Step("Wrote restore command %s for etcd %s; waiting for the etcd managers", cmd.ID, cmd.EtcdCluster)
 	}
 	return waitRestores(ctx, store, name, targets, ids, wait, progress)
 }

@@ -64,14 +64,16 @@ func Get[T any](ctx context.Context, store *state.Store, key string) (*T, state.
 
 // Create writes a new command object; it fails if the key exists.
 func Create(ctx context.Context, store *state.Store, key string, v any) error {
+	_, err := create(ctx, store, key, v)
+	return err
+}
+
+func create(ctx context.Context, store *state.Store, key string, v any) (state.Generation, error) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
+		return "", fmt.Errorf("encode %s: %w", key, err)
 	}
-	if _, err := store.Put(ctx, key, data, state.MustNotExist()); err != nil {
-		return err
-	}
-	return nil
+	return store.Put(ctx, key, data, state.MustNotExist())
 }
 
 // Update is a conditional read-modify-write of a command object that
