@@ -200,6 +200,24 @@ func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	return out, nil
 }
 
+// RemoveStaleTemporaries removes what interrupted writes left under prefix
+// (which should end in "/"), at any depth: on file:// the temporary files
+// of writes whose process died, once nothing has written to them for
+// minutes. A temporary file of a write in flight is left alone. Every write
+// sweeps its own directory already; this is for a caller removing a whole
+// tree, such as a cluster. Other backends leave no temporaries behind.
+func (s *Store) RemoveStaleTemporaries(ctx context.Context, prefix string) error {
+	if prefix != "" {
+		if err := validateKey(strings.TrimSuffix(prefix, "/")); err != nil {
+			return fmt.Errorf("remove stale temporaries: %w", err)
+		}
+	}
+	if lb, ok := s.be.(*localBackend); ok {
+		return lb.removeStaleTemps(prefix, true)
+	}
+	return nil
+}
+
 // ListDirs returns the names of the immediate "subdirectories" under
 // prefix (a trailing "/" is implied), without the prefix and without a
 // trailing slash, sorted. ListDirs(ctx, "") lists the clusters in a store.
