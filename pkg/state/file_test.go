@@ -5,6 +5,7 @@ package state_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -257,5 +258,35 @@ func TestFileRemoveStaleTemporaries(t *testing.T) {
 	want := []string{"demo/pki/private/ca/keyset.yaml.18c2d1e0f3a4b5c7.tmp", "demo2/config.18c2d1e0f3a4b5c9.tmp"}
 	if diff := cmp.Diff(want, tempFiles(t, dir)); diff != "" {
 		t.Errorf("temporaries left (-want +got):\n%s", diff)
+	}
+}
+
+// TestFileHeldLeaseExpiresWhenRenewalsFail: when renewals keep failing (here
+// the store's directory is replaced by a file, as if its disk went away)
+// the holder's context ends once the lease expires, since from then on
+// anyone may take it.
+func TestFileHeldLeaseExpiresWhenRenewalsFail(t *testing.T) {
+	url := statetest.FileURL(t)
+	dir := strings.TrimPrefix(url, "file://")
+	s := openStore(t, url)
+	h, err := s.HoldLease(context.Background(), "demo/lock", "alice@laptop pid 1", 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the holder's context outlived its lease")
+	}
+	var lost *state.LeaseLostError
+	if cause := context.Cause(h.Context()); !errors.As(cause, &lost) || !strings.Contains(cause.Error(), "expired") {
+		t.Errorf("cause = %v, want a *LeaseLostError saying the lease expired", cause)
 	}
 }

@@ -236,9 +236,9 @@ func (w *localWriter) abort() error {
 
 func (w *localWriter) Close() error {
 	defer w.cancel()
-	if err := w.ctx.Err(); err != nil {
+	if w.ctx.Err() != nil {
 		_ = w.abort()
-		return err
+		return context.Cause(w.ctx)
 	}
 	if w.file != nil {
 		// rename(2) is atomic for readers, but without fsync a crash of

@@ -98,9 +98,14 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, Generation, error)
 
 // Put writes data atomically if pre holds and returns the new generation.
 // If pre does not hold it writes nothing and returns a *ConflictError.
+// Put, Delete and NewWriter write nothing once ctx is done and return its
+// cause, so a HeldLease's lost lease stops its holder's next write.
 func (s *Store) Put(ctx context.Context, key string, data []byte, pre Precondition) (Generation, error) {
 	if err := validateKey(key); err != nil {
 		return "", fmt.Errorf("put %s: %w", key, err)
+	}
+	if ctx.Err() != nil {
+		return "", fmt.Errorf("put %s: %w", key, context.Cause(ctx))
 	}
 	gen, err := s.be.put(ctx, key, data, pre)
 	if err != nil {
@@ -117,6 +122,9 @@ func (s *Store) Delete(ctx context.Context, key string, pre Precondition) error 
 	}
 	if pre.kind == preMustNotExist {
 		return fmt.Errorf("delete %s: precondition must-not-exist cannot hold for a delete", key)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("delete %s: %w", key, context.Cause(ctx))
 	}
 	if err := s.be.del(ctx, key, pre); err != nil {
 		return fmt.Errorf("delete %s: %w", key, preErr(err, key, pre))
@@ -143,6 +151,9 @@ func (s *Store) NewReader(ctx context.Context, key string) (io.ReadCloser, error
 func (s *Store) NewWriter(ctx context.Context, key string, pre Precondition) (io.WriteCloser, error) {
 	if err := validateKey(key); err != nil {
 		return nil, fmt.Errorf("write %s: %w", key, err)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("write %s: %w", key, context.Cause(ctx))
 	}
 	w, err := s.be.newWriter(ctx, key, pre)
 	if err != nil {
