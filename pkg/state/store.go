@@ -290,8 +290,8 @@ func validateKey(key string) error {
 // isTempName reports whether key looks like fileblob's in-flight temporary
 // file ("<key>.<hex nanoseconds>.tmp"), which it places next to the final
 // file because we ask it to (no_tmp_dir) so the rename never crosses a
-// filesystem. Listings hide such files, including ones a killed process
-// left behind.
+// filesystem. Listings hide such files; ones a killed process left behind
+// are removed once stale (see removeStaleTemps).
 func isTempName(key string) bool {
 	rest, ok := strings.CutSuffix(key, ".tmp")
 	if !ok {
