@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -64,7 +65,7 @@ func (o *rootOptions) editCluster(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return o.editLoop(ctx, c, "cluster "+name, func(obj any) (func(context.Context) error, error) {
+	return o.editLoop(ctx, name, c, "cluster "+name, func(obj any) (func(context.Context) error, error) {
 		nc, ok := obj.(*v1alpha1.Cluster)
 		if !ok {
 			return nil, fmt.Errorf("kind: must stay %s", v1alpha1.KindCluster)
@@ -101,7 +102,7 @@ func (o *rootOptions) editInstanceGroup(ctx context.Context, cluster, igName str
 	if err != nil {
 		return err
 	}
-	return o.editLoop(ctx, ig, "instance group "+igName, func(obj any) (func(context.Context) error, error) {
+	return o.editLoop(ctx, cluster, ig, "instance group "+igName, func(obj any) (func(context.Context) error, error) {
 		nig, ok := obj.(*v1alpha1.InstanceGroup)
 		if !ok {
 			return nil, fmt.Errorf("kind: must stay %s", v1alpha1.KindInstanceGroup)
@@ -123,8 +124,9 @@ func (o *rootOptions) editInstanceGroup(ctx context.Context, cluster, igName str
 
 // editLoop runs the editor until the user saves a valid object or gives up.
 // check decodes nothing itself: it gets the parsed object and returns the
-// write to perform, or the reason the object is refused.
-func (o *rootOptions) editLoop(ctx context.Context, obj any, what string, check func(any) (func(context.Context) error, error)) error {
+// write to perform, or the reason the object is refused. cluster is the
+// cluster whose lock the write takes.
+func (o *rootOptions) editLoop(ctx context.Context, cluster string, obj any, what string, check func(any) (func(context.Context) error, error)) error {
 	original, err := codec.Encode(obj)
 	if err != nil {
 		return err
@@ -182,6 +184,13 @@ func (o *rootOptions) editLoop(ctx context.Context, obj any, what string, check 
 		}
 		if err := write(ctx); err != nil {
 			keep = true
+			// Checked first: a held lock is a conflict too, but nobody
+			// changed the object; the write was only kept out.
+			var held *state.LeaseHeldError
+			if errors.As(err, &held) {
+				return fmt.Errorf("%s was not written: cluster %s is locked by %s until %s (another hull command is changing it); your version is in %s: re-run the edit after that",
+					what, cluster, held.Holder, held.Expires.Format(time.RFC3339), tmp)
+			}
 			if errors.Is(err, state.ErrConflict) {
 				return fmt.Errorf("%s was changed by someone else while you edited it; nothing was written; your version is in %s: re-run the edit: %w", what, tmp, err)
 			}

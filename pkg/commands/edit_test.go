@@ -1,10 +1,13 @@
 package commands
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // editorScript writes an $EDITOR that runs body with $1 the file and $N the
@@ -81,5 +84,47 @@ sed -i 's/kubernetesVersion: 1.37.2/kubernetesVersion: 1.37.9/' "$1"`)
 	e.fails(1, []string{"changed by someone else", "nothing was written"}, "edit", "cluster", demo)
 	if got := e.must("get", "clusters", demo, "-o", "yaml"); !strings.Contains(got, "kubernetesVersion: 1.36.3") {
 		t.Errorf("the other operator's write was lost:\n%s", got)
+	}
+}
+
+// TestWriteRefusedWhileLocked: another operator's command holds the
+// cluster's lock. An edit or replace is refused with who holds the lock and
+// until when (not "changed by someone else": nobody changed the cluster),
+// and nothing is written.
+func TestWriteRefusedWhileLocked(t *testing.T) {
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	locked := "is locked by bob@bastion pid 7 until " + until.Format(time.RFC3339)
+	tests := []struct {
+		name  string
+		args  []string
+		wants []string
+	}{
+		{"edit cluster", []string{"edit", "cluster", demo}, []string{"cluster " + demo + " was not written: cluster " + demo + " " + locked, "your version is in"}},
+		{"edit instance group", []string{"edit", "ig", "nodes-a", "--name", demo}, []string{"instance group nodes-a was not written: cluster " + demo + " " + locked}},
+		{"replace", []string{"replace", "-f", "theirs.yaml"}, []string{locked}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.must("create", "-f", writeFile(t, e.dir, "c.yaml", sampleYAML(t)))
+			before := e.must("get", "clusters", demo, "-o", "yaml") + e.must("get", "ig", "--name", demo, "-o", "yaml")
+			writeFile(t, e.dir, "theirs.yaml", strings.ReplaceAll(sampleYAML(t), "1.37.2", "1.37.9"))
+			lock := fmt.Sprintf(`{"holder":"bob@bastion pid 7","token":"t","acquired":%q,"expires":%q}`,
+				time.Now().UTC().Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
+			writeFile(t, filepath.Join(strings.TrimPrefix(e.state, "file://"), demo), "lock", lock)
+			e.extra = append(e.extra, "EDITOR="+editorScript(t, e.dir, `sed -i 's/1.37.2/1.37.9/; s/minSize: 2/minSize: 1/' "$1"`))
+
+			args := slices.Clone(tc.args)
+			if i := slices.Index(args, "theirs.yaml"); i >= 0 {
+				args[i] = filepath.Join(e.dir, "theirs.yaml")
+			}
+			r := e.fails(1, tc.wants, args...)
+			if strings.Contains(r.stderr, "changed by someone else") {
+				t.Errorf("refusal blames a change nobody made:\n%s", r.stderr)
+			}
+			if after := e.must("get", "clusters", demo, "-o", "yaml") + e.must("get", "ig", "--name", demo, "-o", "yaml"); after != before {
+				t.Errorf("store changed while locked:\n%s", after)
+			}
+		})
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -18,20 +16,21 @@ import (
 	"github.com/hullproject/hull/pkg/state"
 )
 
-// LeaseTTL bounds how long a crashed command can keep others out.
+// LeaseTTL bounds how long a command that vanished on another host keeps
+// others out; a dead command of this host is taken over at once.
 const LeaseTTL = 2 * time.Minute
 
 // Registry is typed access to the clusters in one state store.
 type Registry struct {
-	store  *state.Store
-	holder string
+	store    *state.Store
+	holder   string
+	leaseTTL time.Duration
 }
 
-// New wraps a store. The lease holder names this host and process so a
-// conflict message tells the operator who holds the cluster.
+// New wraps a store. The lease holder names this user, host and process so
+// a conflict message tells the operator who holds the cluster.
 func New(store *state.Store) *Registry {
-	host, _ := os.Hostname()
-	return &Registry{store: store, holder: fmt.Sprintf("%s/pid-%d", host, os.Getpid())}
+	return &Registry{store: store, holder: state.Holder(), leaseTTL: LeaseTTL}
 }
 
 // ConfigBase is where a cluster lives in the store, as a URL.
@@ -216,7 +215,9 @@ func (r *Registry) readKeyset(ctx context.Context, key string) (*pki.Keyset, err
 }
 
 // WithLock runs fn while holding the cluster's lease, so two mutating
-// commands on one cluster never interleave their multi-object writes.
+// commands on one cluster never interleave their multi-object writes. If
+// the lease is lost meanwhile, fn's ctx is cancelled (its next write fails)
+// and the error names the lost lock.
 func (r *Registry) WithLock(ctx context.Context, cluster string, fn func(ctx context.Context) error) error {
 	return r.withLease(ctx, cluster, false, fn)
 }
@@ -224,44 +225,24 @@ func (r *Registry) WithLock(ctx context.Context, cluster string, fn func(ctx con
 // withLease holds the cluster's lease around fn. With remove, a successful
 // fn is followed by deleting the lease object itself (the cluster is gone).
 func (r *Registry) withLease(ctx context.Context, cluster string, remove bool, fn func(ctx context.Context) error) (err error) {
-	lease, err := r.store.AcquireLease(ctx, LockKey(cluster), r.holder, LeaseTTL)
+	held, err := r.store.HoldLease(ctx, LockKey(cluster), r.holder, r.leaseTTL)
 	if err != nil {
+		if errors.Is(err, state.ErrConflict) {
+			return fmt.Errorf("cluster %s: %w", cluster, err)
+		}
 		return fmt.Errorf("lock cluster %s: %w", cluster, err)
 	}
-	// Renew while fn runs: an apply can outlast the TTL, and an expired
-	// lease would let a second mutator in.
-	renewCtx, stopRenew := context.WithCancel(ctx)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-renewCtx.Done():
-				return
-			case <-t.C:
-				if err := lease.Renew(renewCtx); err != nil && renewCtx.Err() == nil {
-					slog.Warn("renew cluster lock", "cluster", cluster, "err", err)
-				}
-			}
-		}
-	}()
 	defer func() {
-		stopRenew()
-		<-renewed
-		// Release on a fresh context: the caller's may be cancelled already.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		release := lease.Release
+		err = held.WrapLost(err)
+		release := held.Release
 		if remove && err == nil {
-			release = lease.ReleaseAndDelete
+			release = held.ReleaseAndDelete
 		}
-		if rerr := release(rctx); rerr != nil && err == nil {
+		if rerr := release(); rerr != nil && err == nil {
 			err = fmt.Errorf("release lock of cluster %s: %w", cluster, rerr)
 		}
 	}()
-	return fn(ctx)
+	return fn(held.Context())
 }
 
 // CreateCluster writes a new cluster: keysets, groups, then the config last.
@@ -358,6 +339,8 @@ func (r *Registry) DeleteInstanceGroup(ctx context.Context, cluster, name string
 
 // DeleteCluster removes every object of the cluster. The config goes first,
 // so an interrupted delete leaves no visible cluster, and the lease last.
+// What interrupted writes left (hidden from listings, possibly private
+// keys) goes too, unless a write may still be in flight.
 func (r *Registry) DeleteCluster(ctx context.Context, cluster string) error {
 	return r.withLease(ctx, cluster, true, func(ctx context.Context) error {
 		if err := r.store.Delete(ctx, ConfigKey(cluster), state.Unconditional()); err != nil && !errors.Is(err, state.ErrNotFound) {
@@ -374,6 +357,9 @@ func (r *Registry) DeleteCluster(ctx context.Context, cluster string) error {
 			if err := r.store.Delete(ctx, o.Key, state.Unconditional()); err != nil && !errors.Is(err, state.ErrNotFound) {
 				return fmt.Errorf("delete %s: %w", o.Key, err)
 			}
+		}
+		if err := r.store.RemoveStaleTemporaries(ctx, cluster+"/"); err != nil {
+			return fmt.Errorf("delete cluster %s: %w", cluster, err)
 		}
 		return nil
 	})

@@ -70,7 +70,7 @@ type Options struct {
 	GracePeriodSeconds int
 	// Out receives progress lines and the summary.
 	Out io.Writer
-	// Holder names this run in the lease (default Holder()).
+	// Holder names this run in the lease (default state.Holder()).
 	Holder string
 	// PollInterval is how often machines and nodes are checked while
 	// waiting; ValidateInterval spaces repeated validations.
@@ -113,7 +113,7 @@ func (o Options) withDefaults() Options {
 		o.Out = io.Discard
 	}
 	if o.Holder == "" {
-		o.Holder = Holder()
+		o.Holder = state.Holder()
 	}
 	return o
 }
@@ -164,19 +164,17 @@ type runner struct {
 func Run(ctx context.Context, t Target, o Options) (sum *Summary, err error) {
 	o = o.withDefaults()
 	cluster := t.Spec.Metadata.Name
-	release, lost, err := holdLease(ctx, t.Store, cluster, o.Holder)
+	held, err := holdLease(ctx, t.Store, cluster, o.Holder)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if rerr := release(); rerr != nil && err == nil {
-			err = rerr
+		err = held.WrapLost(err)
+		if rerr := held.Release(); rerr != nil && err == nil {
+			err = fmt.Errorf("release rolling-update lease of cluster %s: %w", cluster, rerr)
 		}
 	}()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(lost, func() { cancel(context.Cause(lost)) })
-	defer stop()
+	ctx = held.Context()
 
 	r := &runner{t: t, o: o, cluster: cluster, timeline: newTimeline(), claimed: map[string]bool{},
 		progress: output.NewProgress(&lockedWriter{w: o.Out})}

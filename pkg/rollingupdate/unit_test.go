@@ -103,7 +103,7 @@ func TestLeaseTakeoverOfDeadHolder(t *testing.T) {
 		takeover bool
 	}{
 		{dead, true},
-		{Holder(), false},
+		{state.Holder(), false},
 		{fmt.Sprintf("root@other-host pid %d", cmd.Process.Pid), false},
 	} {
 		key := LockKey("c.example.com")
@@ -111,12 +111,12 @@ func TestLeaseTakeoverOfDeadHolder(t *testing.T) {
 		if _, err := store.AcquireLease(ctx, key, tc.holder, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		release, _, err := holdLease(ctx, store, "c.example.com", "me@"+host+" pid 1")
+		held, err := holdLease(ctx, store, "c.example.com", "me@"+host+" pid 1")
 		if tc.takeover != (err == nil) {
 			t.Errorf("holder %q: holdLease err = %v, want takeover=%v", tc.holder, err, tc.takeover)
 		}
 		if err == nil {
-			if err := release(); err != nil {
+			if err := held.Release(); err != nil {
 				t.Error(err)
 			}
 			data, _, _ := store.Get(ctx, key)

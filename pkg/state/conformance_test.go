@@ -36,6 +36,10 @@ func TestConformance(t *testing.T) {
 				{"LeaseExpiryTakeover", testLeaseExpiry},
 				{"LeaseRace", testLeaseRace},
 				{"LeaseReleaseAndDelete", testLeaseReleaseAndDelete},
+				{"LeaseUnreadableReplaced", testLeaseUnreadable},
+				{"LeaseDeadHolder", testLeaseDeadHolder},
+				{"LeaseOtherHostExpiry", testLeaseOtherHostExpiry},
+				{"HoldLeaseLost", testHoldLeaseLost},
 				{"InvalidKeys", testInvalidKeys},
 			}
 			for i, tc := range tests {
@@ -385,7 +389,10 @@ func testLease(t *testing.T, s *state.Store) {
 		t.Fatal(err)
 	}
 	_, err = s.AcquireLease(ctx, key, "bob@bastion", time.Hour)
-	wantConflict(t, err, key)
+	var held *state.LeaseHeldError
+	if !errors.Is(err, state.ErrConflict) || !errors.As(err, &held) || held.Key != key || held.Holder != "alice@laptop" {
+		t.Fatalf("error = %#v, want *LeaseHeldError of alice@laptop for %s", err, key)
+	}
 	if !strings.Contains(err.Error(), "alice@laptop") || !strings.Contains(err.Error(), "until") {
 		t.Errorf("conflict %q does not name the holder and expiry", err)
 	}

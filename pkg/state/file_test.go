@@ -5,6 +5,7 @@ package state_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/hullproject/hull/pkg/state"
 	"github.com/hullproject/hull/pkg/state/statetest"
@@ -118,13 +122,10 @@ func slowWriterHelper() int {
 	select {} // killed here
 }
 
-// TestFileKilledWriterLeavesNoTruncatedObject: SIGKILL a process in the
-// middle of a write; the old object must be intact and no debris listed.
-func TestFileKilledWriterLeavesNoTruncatedObject(t *testing.T) {
-	url := statetest.FileURL(t)
-	s := openStore(t, url)
-	mustPut(t, s, "demo/config", "old config", state.Unconditional())
-
+// killWriterHalfway SIGKILLs a process in the middle of its write of
+// demo/config, leaving what such a write leaves.
+func killWriterHalfway(t *testing.T, url string) {
+	t.Helper()
 	cmd := helperCmd(t, "slow-writer", url)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -134,13 +135,20 @@ func TestFileKilledWriterLeavesNoTruncatedObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	line, _ := bufio.NewReader(out).ReadString('\n')
-	if line != "halfway\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("helper said %q", line)
-	}
 	cmd.Process.Kill()
 	cmd.Wait()
+	if line != "halfway\n" {
+		t.Fatalf("helper said %q", line)
+	}
+}
+
+// TestFileKilledWriterLeavesNoTruncatedObject: SIGKILL a process in the
+// middle of a write; the old object must be intact and no debris listed.
+func TestFileKilledWriterLeavesNoTruncatedObject(t *testing.T) {
+	url := statetest.FileURL(t)
+	s := openStore(t, url)
+	mustPut(t, s, "demo/config", "old config", state.Unconditional())
+	killWriterHalfway(t, url)
 
 	wantContent(t, s, "demo/config", "old config")
 	objs, err := s.List(context.Background(), "")
@@ -150,5 +158,135 @@ func TestFileKilledWriterLeavesNoTruncatedObject(t *testing.T) {
 	dirs, err := s.ListDirs(context.Background(), "")
 	if err != nil || len(dirs) != 1 || dirs[0] != "demo" {
 		t.Errorf("ListDirs = %v, %v", dirs, err)
+	}
+}
+
+// tempFiles lists the in-flight-write temporaries under the store at dir.
+func tempFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".tmp") {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return out
+}
+
+// age sets the modification time of the store file rel to d ago.
+func age(t *testing.T, dir, rel string, d time.Duration) {
+	t.Helper()
+	old := time.Now().Add(-d)
+	if err := os.Chtimes(filepath.Join(dir, rel), old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFileStaleTemporaryRemovedByNextWrite: the temporary file of a killed
+// write (hidden from listings, possibly holding private keys) is removed by
+// the next write into its directory once it is stale; the temporary file
+// of a write still in flight stays, and that write still commits.
+func TestFileStaleTemporaryRemovedByNextWrite(t *testing.T) {
+	url := statetest.FileURL(t)
+	dir := strings.TrimPrefix(url, "file://")
+	s := openStore(t, url)
+	ctx := context.Background()
+	mustPut(t, s, "demo/config", "old config", state.Unconditional())
+	killWriterHalfway(t, url)
+	killed := tempFiles(t, dir)
+	if len(killed) != 1 {
+		t.Fatalf("temporaries after the killed write = %v, want one", killed)
+	}
+
+	inFlight, err := s.NewWriter(ctx, "demo/secret", state.MustNotExist())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(inFlight, "in flight")
+	var young []string
+	for _, f := range tempFiles(t, dir) {
+		if f != killed[0] {
+			young = append(young, f)
+		}
+	}
+	if len(young) != 1 {
+		t.Fatalf("no temporary for the write in flight: %v", tempFiles(t, dir))
+	}
+
+	age(t, dir, killed[0], time.Hour)
+	mustPut(t, s, "demo/other", "next write", state.Unconditional())
+	if diff := cmp.Diff(young, tempFiles(t, dir)); diff != "" {
+		t.Errorf("temporaries after the next write (-want +got):\n%s", diff)
+	}
+	if err := inFlight.Close(); err != nil {
+		t.Fatalf("the write in flight failed: %v", err)
+	}
+	wantContent(t, s, "demo/secret", "in flight")
+	wantContent(t, s, "demo/config", "old config")
+}
+
+// TestFileRemoveStaleTemporaries: stale temporaries anywhere under the
+// prefix go; young ones, and any outside the prefix, stay.
+func TestFileRemoveStaleTemporaries(t *testing.T) {
+	url := statetest.FileURL(t)
+	dir := strings.TrimPrefix(url, "file://")
+	s := openStore(t, url)
+	files := []struct {
+		key string
+		old bool
+	}{
+		{"demo/pki/private/ca/keyset.yaml.18c2d1e0f3a4b5c6.tmp", true},
+		{"demo/pki/private/ca/keyset.yaml.18c2d1e0f3a4b5c7.tmp", false},
+		{"demo/config.18c2d1e0f3a4b5c8.tmp", true},
+		{"demo2/config.18c2d1e0f3a4b5c9.tmp", true},
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.key))
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, []byte("-----BEGIN PRIVATE KEY-----"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if f.old {
+			age(t, dir, f.key, 11*time.Minute)
+		}
+	}
+	if err := s.RemoveStaleTemporaries(context.Background(), "demo/"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"demo/pki/private/ca/keyset.yaml.18c2d1e0f3a4b5c7.tmp", "demo2/config.18c2d1e0f3a4b5c9.tmp"}
+	if diff := cmp.Diff(want, tempFiles(t, dir)); diff != "" {
+		t.Errorf("temporaries left (-want +got):\n%s", diff)
+	}
+}
+
+// TestFileHeldLeaseExpiresWhenRenewalsFail: when renewals keep failing (here
+// the store's directory is replaced by a file, as if its disk went away)
+// the holder's context ends once the lease expires, since from then on
+// anyone may take it.
+func TestFileHeldLeaseExpiresWhenRenewalsFail(t *testing.T) {
+	url := statetest.FileURL(t)
+	dir := strings.TrimPrefix(url, "file://")
+	s := openStore(t, url)
+	h, err := s.HoldLease(context.Background(), "demo/lock", "alice@laptop pid 1", 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the holder's context outlived its lease")
+	}
+	var lost *state.LeaseLostError
+	if cause := context.Cause(h.Context()); !errors.As(cause, &lost) || !strings.Contains(cause.Error(), "expired") {
+		t.Errorf("cause = %v, want a *LeaseLostError saying the lease expired", cause)
 	}
 }

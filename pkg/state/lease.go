@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -48,11 +49,14 @@ func (r leaseRecord) released() bool { return r.Holder == "" }
 // race for a free or expired lease.
 const maxAcquireAttempts = 5
 
-// AcquireLease takes the lease at key for holder (a human-readable name such
-// as "alice@laptop pid 4242") for ttl. If someone holds it and it has not
-// expired, it fails with a *ConflictError naming the holder and when the
-// lease expires. An expired or released lease is taken over with a
-// conditional write, so of two processes racing for it exactly one wins.
+// AcquireLease takes the lease at key for holder (use Holder(), whose
+// "user@host pid N" form lets a later process on the same host recognise a
+// dead holder) for ttl. If someone holds it and it has not expired, it fails
+// with a *LeaseHeldError naming the holder and when the lease expires. An
+// expired or released lease, one whose holder is a process of this host that
+// is gone, and a lease object that does not parse are taken over with a
+// conditional write on the generation read, so of two processes racing for
+// it exactly one wins.
 func (s *Store) AcquireLease(ctx context.Context, key, holder string, ttl time.Duration) (*Lease, error) {
 	if holder == "" || ttl <= 0 {
 		return nil, fmt.Errorf("acquire lease %s: holder must be non-empty and ttl positive", key)
@@ -67,15 +71,8 @@ func (s *Store) AcquireLease(ctx context.Context, key, holder string, ttl time.D
 		case err != nil:
 			return nil, fmt.Errorf("acquire lease: %w", err)
 		default:
-			var cur leaseRecord
-			if err := json.Unmarshal(data, &cur); err != nil {
-				return nil, &ConflictError{Key: key, Msg: fmt.Sprintf(
-					"lease %s is unreadable (%v); if nobody is using it, delete it and retry", key, err)}
-			}
-			if now := time.Now(); !cur.released() && now.Before(cur.Expires) {
-				return nil, &ConflictError{Key: key, Msg: fmt.Sprintf(
-					"lease %s is held by %s until %s (%s from now); retry after that or ask them to finish",
-					key, cur.Holder, cur.Expires.Format(time.RFC3339), cur.Expires.Sub(now).Round(time.Second))}
+			if err := checkFree(key, data); err != nil {
+				return nil, err
 			}
 		}
 		l := &Lease{store: s, key: key, holder: holder, ttl: ttl, token: newToken()}
@@ -90,6 +87,42 @@ func (s *Store) AcquireLease(ctx context.Context, key, holder string, ttl time.D
 	}
 	return nil, fmt.Errorf("acquire lease: %w", lastErr)
 }
+
+// checkFree returns a *LeaseHeldError unless the lease object data may be
+// taken over: released, expired, held by a dead process of this host, or
+// unreadable (a lock nobody can interpret protects nothing, and refusing
+// would need a human to delete it).
+func checkFree(key string, data []byte) error {
+	var cur leaseRecord
+	if err := json.Unmarshal(data, &cur); err != nil {
+		slog.Warn("lease object is unreadable; replacing it", "key", key, "err", err)
+		return nil
+	}
+	if cur.released() || !time.Now().Before(cur.Expires) {
+		return nil
+	}
+	if holderGone(cur.Holder) {
+		slog.Info("taking over the lease of a process of this host that is gone", "key", key, "holder", cur.Holder)
+		return nil
+	}
+	return &LeaseHeldError{Key: key, Holder: cur.Holder, Expires: cur.Expires}
+}
+
+// LeaseHeldError says a lease is held by someone else. errors.Is(err,
+// ErrConflict) is true for it.
+type LeaseHeldError struct {
+	Key     string
+	Holder  string
+	Expires time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("%s is locked by %s until %s (%s from now); retry after that or ask them to finish",
+		e.Key, e.Holder, e.Expires.Format(time.RFC3339), time.Until(e.Expires).Round(time.Second))
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) hold.
+func (e *LeaseHeldError) Unwrap() error { return ErrConflict }
 
 // write stores a record for this lease conditionally and remembers the new
 // generation. Callers hold l.mu or own l exclusively.

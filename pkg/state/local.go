@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -33,6 +35,8 @@ type localBackend struct {
 	isFile bool
 	// shared buckets (named mem://) outlive any one Store.
 	shared bool
+	// dir is the file:// store's directory.
+	dir string
 }
 
 // openFile opens file:///path. The directory is created (0700) if missing.
@@ -65,7 +69,7 @@ func openFile(u *url.URL) (*blob.Bucket, backend, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return bucket, &localBackend{bucket: bucket, lock: dirLock(dir), isFile: true}, nil
+	return bucket, &localBackend{bucket: bucket, lock: dirLock(dir), isFile: true, dir: dir}, nil
 }
 
 type memBucket struct {
@@ -187,6 +191,12 @@ func (b *localBackend) newWriter(ctx context.Context, key string, pre Preconditi
 		ContentType: "application/octet-stream",
 	}
 	if b.isFile {
+		// The next writer into a directory sweeps what interrupted writes
+		// left there; a failure to sweep must not fail this write.
+		dir := key[:strings.LastIndexByte(key, '/')+1]
+		if err := b.removeStaleTemps(dir, false); err != nil {
+			slog.Warn("remove stale temporary objects", "dir", dir, "err", err)
+		}
 		opts.BeforeWrite = func(as func(any) bool) error {
 			if !as(&lw.file) {
 				return errors.New("fileblob did not expose its temporary file")
@@ -226,9 +236,9 @@ func (w *localWriter) abort() error {
 
 func (w *localWriter) Close() error {
 	defer w.cancel()
-	if err := w.ctx.Err(); err != nil {
+	if w.ctx.Err() != nil {
 		_ = w.abort()
-		return err
+		return context.Cause(w.ctx)
 	}
 	if w.file != nil {
 		// rename(2) is atomic for readers, but without fsync a crash of
@@ -258,4 +268,59 @@ func (b *localBackend) close() error {
 		return nil
 	}
 	return b.bucket.Close()
+}
+
+// staleTempAge is how long since its last write a temporary file must lie
+// before it counts as the remains of an interrupted write (a killed or
+// crashed process) rather than a write in flight. Writers stream without
+// pauses, so this is generous; a writer idle for longer loses its temporary
+// file and its commit fails, leaving the old object intact.
+const staleTempAge = 10 * time.Minute
+
+// removeStaleTemps removes the temporary files (see isTempName) older than
+// staleTempAge whose keys start with prefix: in prefix's directory only, or
+// in every directory below it too with recursive. Such files are hidden from
+// listings and may hold private keys, so nothing else would ever remove them.
+func (b *localBackend) removeStaleTemps(prefix string, recursive bool) error {
+	if !b.isFile {
+		return nil // memblob keeps no temporaries
+	}
+	keyDir := prefix[:strings.LastIndexByte(prefix, '/')+1]
+	root := filepath.Join(b.dir, filepath.FromSlash(keyDir))
+	cutoff := time.Now().Add(-staleTempAge)
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil // removed meanwhile, or never written
+			}
+			return err
+		}
+		if d.IsDir() {
+			if p != root && !recursive {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(b.dir, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !isTempName(key) || !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || info.ModTime().After(cutoff) {
+			return nil // gone meanwhile, or a write in flight
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		slog.Info("removed a temporary object an interrupted write left behind", "key", key, "modified", info.ModTime())
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove stale temporary objects under %q: %w", prefix, err)
+	}
+	return nil
 }

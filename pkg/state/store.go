@@ -98,9 +98,14 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, Generation, error)
 
 // Put writes data atomically if pre holds and returns the new generation.
 // If pre does not hold it writes nothing and returns a *ConflictError.
+// Put, Delete and NewWriter write nothing once ctx is done and return its
+// cause, so a HeldLease's lost lease stops its holder's next write.
 func (s *Store) Put(ctx context.Context, key string, data []byte, pre Precondition) (Generation, error) {
 	if err := validateKey(key); err != nil {
 		return "", fmt.Errorf("put %s: %w", key, err)
+	}
+	if ctx.Err() != nil {
+		return "", fmt.Errorf("put %s: %w", key, context.Cause(ctx))
 	}
 	gen, err := s.be.put(ctx, key, data, pre)
 	if err != nil {
@@ -117,6 +122,9 @@ func (s *Store) Delete(ctx context.Context, key string, pre Precondition) error 
 	}
 	if pre.kind == preMustNotExist {
 		return fmt.Errorf("delete %s: precondition must-not-exist cannot hold for a delete", key)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("delete %s: %w", key, context.Cause(ctx))
 	}
 	if err := s.be.del(ctx, key, pre); err != nil {
 		return fmt.Errorf("delete %s: %w", key, preErr(err, key, pre))
@@ -143,6 +151,9 @@ func (s *Store) NewReader(ctx context.Context, key string) (io.ReadCloser, error
 func (s *Store) NewWriter(ctx context.Context, key string, pre Precondition) (io.WriteCloser, error) {
 	if err := validateKey(key); err != nil {
 		return nil, fmt.Errorf("write %s: %w", key, err)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("write %s: %w", key, context.Cause(ctx))
 	}
 	w, err := s.be.newWriter(ctx, key, pre)
 	if err != nil {
@@ -198,6 +209,24 @@ func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// RemoveStaleTemporaries removes what interrupted writes left under prefix
+// (which should end in "/"), at any depth: on file:// the temporary files
+// of writes whose process died, once nothing has written to them for
+// minutes. A temporary file of a write in flight is left alone. Every write
+// sweeps its own directory already; this is for a caller removing a whole
+// tree, such as a cluster. Other backends leave no temporaries behind.
+func (s *Store) RemoveStaleTemporaries(ctx context.Context, prefix string) error {
+	if prefix != "" {
+		if err := validateKey(strings.TrimSuffix(prefix, "/")); err != nil {
+			return fmt.Errorf("remove stale temporaries: %w", err)
+		}
+	}
+	if lb, ok := s.be.(*localBackend); ok {
+		return lb.removeStaleTemps(prefix, true)
+	}
+	return nil
 }
 
 // ListDirs returns the names of the immediate "subdirectories" under
@@ -261,8 +290,8 @@ func validateKey(key string) error {
 // isTempName reports whether key looks like fileblob's in-flight temporary
 // file ("<key>.<hex nanoseconds>.tmp"), which it places next to the final
 // file because we ask it to (no_tmp_dir) so the rename never crosses a
-// filesystem. Listings hide such files, including ones a killed process
-// left behind.
+// filesystem. Listings hide such files; ones a killed process left behind
+// are removed once stale (see removeStaleTemps).
 func isTempName(key string) bool {
 	rest, ok := strings.CutSuffix(key, ".tmp")
 	if !ok {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package rollingupdate
+package state
 
 import (
 	"errors"
