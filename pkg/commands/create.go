@@ -253,20 +253,14 @@ func (o *rootOptions) createFromFile(ctx context.Context, filename string) error
 		fmt.Fprintf(o.out, "Created cluster %s\n", c.Metadata.Name)
 	}
 	for cluster, igs := range added {
-		err := reg.WithLock(ctx, cluster, func(ctx context.Context) error {
-			for _, ig := range igs {
-				if _, err := reg.PutInstanceGroup(ctx, cluster, ig, state.MustNotExist()); err != nil {
-					if errors.Is(err, state.ErrConflict) {
-						return fmt.Errorf("instance group %q was created by someone else meanwhile: %w", ig.Metadata.Name, err)
-					}
-					return err
-				}
-				fmt.Fprintf(o.out, "Created instance group %s in cluster %s\n", ig.Metadata.Name, cluster)
+		if err := reg.CreateInstanceGroups(ctx, cluster, igs); err != nil {
+			if errors.Is(err, state.ErrConflict) {
+				return fmt.Errorf("an instance group was created by someone else meanwhile: %w", err)
 			}
-			return nil
-		})
-		if err != nil {
 			return err
+		}
+		for _, ig := range igs {
+			fmt.Fprintf(o.out, "Created instance group %s in cluster %s\n", ig.Metadata.Name, cluster)
 		}
 	}
 	return nil
