@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hullproject/hull/pkg/apis/completion"
@@ -18,7 +19,7 @@ import (
 func awsModel(t *testing.T) (*v1alpha1.Cluster, *Model, *state.Store) {
 	t.Helper()
 	c, igs, err := newcluster.Build(newcluster.Options{Name: "model.example.com", Cloud: v1alpha1.CloudAWS, KubernetesVersion: "1.37.2",
-		Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true, DNSZone: "example.com"})
+		Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: ptr.To(3), Topology: v1alpha1.TopologyPrivate, Bastion: true, DNSZone: "example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
 
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
@@ -23,7 +24,7 @@ import (
 // twice and `delete --yes` against the emulated endpoint.
 func TestCreateUpdateDelete(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "demo.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-		ControlPlaneCount: 3}, awsemu.Options{})
+		ControlPlaneCount: ptr.To(3)}, awsemu.Options{})
 	out := e.update(true)
 	if !strings.Contains(out, "cloud changes applied") {
 		t.Fatalf("update output:\n%s", out)
@@ -96,7 +97,7 @@ func checkCreated(t *testing.T, e *env) {
 // nothing.
 func TestCreateUpdateDeletePrivate(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "private.example.com", Zones: []string{"us-east-1a", "us-east-1b"},
-		Topology: v1alpha1.TopologyPrivate, Bastion: true, NodeCount: 3}, awsemu.Options{})
+		Topology: v1alpha1.TopologyPrivate, Bastion: true, NodeCount: ptr.To(3)}, awsemu.Options{})
 	e.update(true)
 	checkRouting(t, e, []string{
 		"rtb/private-us-east-1a: nat/us-east-1a -> us-east-1a",

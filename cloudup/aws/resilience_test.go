@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/tests/awsemu/awsemu"
@@ -118,7 +120,7 @@ func index(s []string, v string) int {
 // and the second update is still clean.
 func TestPagination(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "paged.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-		ControlPlaneCount: 3, NodeCount: 6}, awsemu.Options{PageLimit: 2})
+		ControlPlaneCount: ptr.To(3), NodeCount: ptr.To(6)}, awsemu.Options{PageLimit: 2})
 	e.update(true)
 	e.srv.ResetRequests()
 	if out := e.update(true); !strings.Contains(out, "No changes") {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
 	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
@@ -42,7 +44,7 @@ func groupOf(t *testing.T, p cloud.Provider, cluster, name string) *cloud.Instan
 // version, terminate without decrement (a replacement appears on the next
 // reconcile), surge by detaching, and control-plane deregistration.
 func TestRollingPrimitives(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "roll.example.com", Zones: []string{"us-east-1a"}, NodeCount: 2},
+	e := newEnv(t, newcluster.Options{Name: "roll.example.com", Zones: []string{"us-east-1a"}, NodeCount: ptr.To(2)},
 		awsemu.Options{ManualReconcile: true})
 	ctx := context.Background()
 	e.update(true)

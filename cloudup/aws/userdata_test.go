@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
 
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
@@ -31,12 +32,12 @@ func TestUserDataGolden(t *testing.T) {
 		opts   newcluster.Options
 	}{
 		{"userdata-public-1cp", newcluster.Options{Name: "one.example.com", Zones: []string{"us-east-1a"}}},
-		{"userdata-public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3,
+		{"userdata-public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: ptr.To(3),
 			DNSZone: "example.com"}},
 		{"userdata-private-1cp", newcluster.Options{Name: "private-one.example.com", Zones: []string{"us-east-1a"},
 			Topology: v1alpha1.TopologyPrivate, Bastion: true}},
 		{"userdata-private-3cp", newcluster.Options{Name: "private-three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-			ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true, DNSZone: "example.com"}},
+			ControlPlaneCount: ptr.To(3), Topology: v1alpha1.TopologyPrivate, Bastion: true, DNSZone: "example.com"}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			e := newEnv(t, tc.opts, awsemu.Options{})

@@ -48,10 +48,13 @@ Cluster and InstanceGroup documents of a YAML file (hull create -f FILE).`,
 
 type createClusterOptions struct {
 	newcluster.Options
-	zones        string
-	sshPublicKey string // --ssh-public-key FILE
-	dryRun       bool
-	output       string
+	// The counts as flags; newcluster sees them only if given (cobra's
+	// Changed), because --node-count 0 is a request, not "unset".
+	controlPlaneCount, nodeCount int
+	zones                        string
+	sshPublicKey                 string // --ssh-public-key FILE
+	dryRun                       bool
+	output                       string
 }
 
 func newCreateClusterCommand(o *rootOptions) *cobra.Command {
@@ -59,10 +62,19 @@ func newCreateClusterCommand(o *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster NAME",
 		Short: "Create a cluster spec and its PKI in the state store",
-		Long: `Create the desired Cluster, one ControlPlane instance group per etcd
+		Long: fmt.Sprintf(`Create the desired Cluster, one ControlPlane instance group per etcd
 member spread over the zones, Node instance groups and the cluster's
 certificate authorities, and write them to the state store.
-Nothing changes in the cloud until 'hull update cluster NAME --yes'.`,
+Nothing changes in the cloud until 'hull update cluster NAME --yes'.
+
+A spec hull could not build is refused before anything is written: a
+Kubernetes version the cluster's channel does not list, more than %d
+control-plane machines (etcd members), more than %d machines in one
+instance group, a cluster name with a DNS label over 63 characters, and
+labels, annotations or taints over Kubernetes' limits. If a write fails,
+what was written is removed again; leftovers of an interrupted create or
+delete of the same name are removed first (see docs/state-store.md).`,
+			validation.MaxEtcdMembers, validation.MaxInstanceGroupSize),
 		Example: `  hull create cluster demo.example.com
   hull create cluster prod.example.com --cloud aws --zones us-east-1a,us-east-1b,us-east-1c --control-plane-count 3
   hull create cluster prod.example.com --cloud aws --zones eu-west-1a --dns-zone example.com --ssh-public-key ~/.ssh/id_ed25519.pub
@@ -74,14 +86,20 @@ Nothing changes in the cloud until 'hull update cluster NAME --yes'.`,
 				return err
 			}
 			co.Name = name
+			if cmd.Flags().Changed("control-plane-count") {
+				co.ControlPlaneCount = &co.controlPlaneCount
+			}
+			if cmd.Flags().Changed("node-count") {
+				co.NodeCount = &co.nodeCount
+			}
 			return o.createCluster(cmd.Context(), co)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&co.Cloud, "cloud", v1alpha1.CloudLocal, "cloud provider: local or aws")
 	f.StringVar(&co.zones, "zones", "", "comma-separated zones (default local-a for --cloud local; required for aws)")
-	f.IntVar(&co.ControlPlaneCount, "control-plane-count", 1, "number of control-plane machines (odd: 1, 3, 5)")
-	f.IntVar(&co.NodeCount, "node-count", 2, "number of worker machines, spread over the zones")
+	f.IntVar(&co.controlPlaneCount, "control-plane-count", newcluster.DefaultControlPlaneCount, fmt.Sprintf("number of control-plane machines, each an etcd member (odd: 1, 3, 5; at most %d)", validation.MaxEtcdMembers))
+	f.IntVar(&co.nodeCount, "node-count", newcluster.DefaultNodeCount, fmt.Sprintf("number of worker machines, spread over the zones (0: one empty node group; at most %d per zone)", validation.MaxInstanceGroupSize))
 	f.StringVar(&co.KubernetesVersion, "kubernetes-version", DefaultKubernetesVersion, "Kubernetes version")
 	f.StringVar(&co.Topology, "topology", v1alpha1.TopologyPublic, "network topology: public or private")
 	f.BoolVar(&co.Bastion, "bastion", false, "add a bastion instance group (needs --topology private)")
@@ -120,7 +138,7 @@ func (o *rootOptions) createCluster(ctx context.Context, co *createClusterOption
 		if err != nil || f == output.Table {
 			return usagef("-o/--output with --dry-run must be yaml or json, got %q", co.output)
 		}
-		if err := checkSpec(c, igs, "mem://dry-run/"+c.Metadata.Name); err != nil {
+		if err := checkSpec(ctx, c, igs, "mem://dry-run/"+c.Metadata.Name); err != nil {
 			return err
 		}
 		return printObjects(o, f, c, igs)
@@ -144,7 +162,7 @@ Suggestions:
 
 // createWithPKI validates, issues the cluster's keysets and writes everything.
 func (o *rootOptions) createWithPKI(ctx context.Context, reg *registry.Registry, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) error {
-	if err := checkSpec(c, igs, reg.ConfigBase(c.Metadata.Name)); err != nil {
+	if err := checkSpec(ctx, c, igs, reg.ConfigBase(c.Metadata.Name)); err != nil {
 		return err
 	}
 	keysets, err := pki.NewClusterKeysets(c.Metadata.Name, etcdClusterNames(c), time.Now())
@@ -211,7 +229,7 @@ func (o *rootOptions) createFromFile(ctx context.Context, filename string) error
 			return fmt.Errorf("%s: Cluster %q appears twice", filename, c.Metadata.Name)
 		}
 		newClusters[c.Metadata.Name] = true
-		if err := checkSpec(c, groupsOf(objs.InstanceGroups, c.Metadata.Name), reg.ConfigBase(c.Metadata.Name)); err != nil {
+		if err := checkSpec(ctx, c, groupsOf(objs.InstanceGroups, c.Metadata.Name), reg.ConfigBase(c.Metadata.Name)); err != nil {
 			return err
 		}
 	}
@@ -253,20 +271,14 @@ func (o *rootOptions) createFromFile(ctx context.Context, filename string) error
 		fmt.Fprintf(o.out, "Created cluster %s\n", c.Metadata.Name)
 	}
 	for cluster, igs := range added {
-		err := reg.WithLock(ctx, cluster, func(ctx context.Context) error {
-			for _, ig := range igs {
-				if _, err := reg.PutInstanceGroup(ctx, cluster, ig, state.MustNotExist()); err != nil {
-					if errors.Is(err, state.ErrConflict) {
-						return fmt.Errorf("instance group %q was created by someone else meanwhile: %w", ig.Metadata.Name, err)
-					}
-					return err
-				}
-				fmt.Fprintf(o.out, "Created instance group %s in cluster %s\n", ig.Metadata.Name, cluster)
+		if err := reg.CreateInstanceGroups(ctx, cluster, igs); err != nil {
+			if errors.Is(err, state.ErrConflict) {
+				return fmt.Errorf("an instance group was created by someone else meanwhile: %w", err)
 			}
-			return nil
-		})
-		if err != nil {
 			return err
+		}
+		for _, ig := range igs {
+			fmt.Fprintf(o.out, "Created instance group %s in cluster %s\n", ig.Metadata.Name, cluster)
 		}
 	}
 	return nil

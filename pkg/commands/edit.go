@@ -77,7 +77,7 @@ func (o *rootOptions) editCluster(ctx context.Context, name string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := checkSpec(nc, igs, reg.ConfigBase(name)); err != nil {
+		if err := checkSpec(ctx, nc, igs, reg.ConfigBase(name)); err != nil {
 			return nil, err
 		}
 		return func(ctx context.Context) error {
@@ -110,7 +110,7 @@ func (o *rootOptions) editInstanceGroup(ctx context.Context, cluster, igName str
 		if nig.Metadata.Name != igName {
 			return nil, fmt.Errorf("metadata.name: cannot be changed (was %q)", igName)
 		}
-		if err := checkSpec(c, withGroup(igs, nig), reg.ConfigBase(cluster)); err != nil {
+		if err := checkSpec(ctx, c, withGroup(igs, nig), reg.ConfigBase(cluster)); err != nil {
 			return nil, err
 		}
 		return func(ctx context.Context) error {

@@ -102,7 +102,7 @@ func (o *rootOptions) replaceCluster(ctx context.Context, reg *registry.Registry
 			}
 			igs = withGroup(igs, ig)
 		}
-		if err := checkSpec(c, igs, reg.ConfigBase(name)); err != nil {
+		if err := checkSpec(ctx, c, igs, reg.ConfigBase(name)); err != nil {
 			return err
 		}
 		if newC != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -64,9 +65,12 @@ func commandPath(root *cobra.Command, args []string) string {
 // rootOptions are the global flags every command sees.
 type rootOptions struct {
 	stateURL string
-	in       io.Reader
-	out      io.Writer
-	errOut   io.Writer
+	// memStateOK lets a test that runs commands in process use a mem://
+	// store, which the real CLI refuses. There is no flag for it.
+	memStateOK bool
+	in         io.Reader
+	out        io.Writer
+	errOut     io.Writer
 }
 
 // NewRootCommand builds the whole command tree.
@@ -86,7 +90,7 @@ directory under $XDG_DATA_HOME/hull/state). hull update makes the cloud match it
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.PersistentFlags().StringVar(&o.stateURL, "state", "", "state store URL (file://, s3://, gs://, azblob://, mem://); default $HULL_STATE, else file://$XDG_DATA_HOME/hull/state")
+	root.PersistentFlags().StringVar(&o.stateURL, "state", "", "state store URL (file://, s3://, gs://, azblob://); default $HULL_STATE, else file://$XDG_DATA_HOME/hull/state")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(
@@ -166,6 +170,9 @@ func (o *rootOptions) openRegistry(ctx context.Context) (*registry.Registry, err
 	url, err := state.ResolveURL(o.stateURL)
 	if err != nil {
 		return nil, err
+	}
+	if u, err := neturl.Parse(url); err == nil && u.Scheme == "mem" && !o.memStateOK {
+		return nil, fmt.Errorf("state store %q: mem:// lives only inside one process, so whatever this command wrote would vanish when it exits; use file:///path or s3://bucket (set by --state or $HULL_STATE)", url)
 	}
 	store, err := state.Open(ctx, url)
 	if err != nil {

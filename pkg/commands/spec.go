@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hullproject/hull/channels"
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/apis/validation"
@@ -13,8 +14,10 @@ import (
 
 // checkSpec validates the user's objects, then completes them and validates
 // the completed spec too: the user may leave CIDRs and sizes for hull to
-// choose, and hull's choices must be valid as well.
-func checkSpec(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, configBase string) error {
+// choose, and hull's choices must be valid as well. Last, the Kubernetes
+// version must be one the cluster's channel lists. Every command that
+// writes a spec calls it.
+func checkSpec(ctx context.Context, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, configBase string) error {
 	what := fmt.Sprintf("cluster %q", c.Metadata.Name)
 	if errs := validation.ValidateCluster(c, igs); len(errs) > 0 {
 		return &invalidError{what: what, errs: errs}
@@ -25,6 +28,13 @@ func checkSpec(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, configBase st
 	}
 	if errs := validation.ValidateCluster(cc, cigs); len(errs) > 0 {
 		return &invalidError{what: "completed spec of " + what, errs: errs}
+	}
+	ch, err := channels.Load(ctx, cc.Spec.Channel)
+	if err != nil {
+		return fmt.Errorf("%s: load its channel to check spec.kubernetesVersion: %w", what, err)
+	}
+	if errs := validation.ValidateVersionInChannel(cc, ch); len(errs) > 0 {
+		return &invalidError{what: what, errs: errs}
 	}
 	return nil
 }

@@ -235,7 +235,7 @@ func planClusterUpgrade(ctx context.Context, reg *registry.Registry, name string
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSpec(up.cluster, newIGs, reg.ConfigBase(name)); err != nil {
+	if err := checkSpec(ctx, up.cluster, newIGs, reg.ConfigBase(name)); err != nil {
 		return nil, err
 	}
 	return up, nil

@@ -219,12 +219,13 @@ func (r *Registry) readKeyset(ctx context.Context, key string) (*pki.Keyset, err
 // the lease is lost meanwhile, fn's ctx is cancelled (its next write fails)
 // and the error names the lost lock.
 func (r *Registry) WithLock(ctx context.Context, cluster string, fn func(ctx context.Context) error) error {
-	return r.withLease(ctx, cluster, false, fn)
+	return r.withLease(ctx, cluster, nil, fn)
 }
 
-// withLease holds the cluster's lease around fn. With remove, a successful
-// fn is followed by deleting the lease object itself (the cluster is gone).
-func (r *Registry) withLease(ctx context.Context, cluster string, remove bool, fn func(ctx context.Context) error) (err error) {
+// withLease holds the cluster's lease around fn. When remove (if not nil)
+// says so for fn's result, the lease object itself is deleted on release:
+// the cluster is gone, or never came to be.
+func (r *Registry) withLease(ctx context.Context, cluster string, remove func(error) bool, fn func(ctx context.Context) error) (err error) {
 	held, err := r.store.HoldLease(ctx, LockKey(cluster), r.holder, r.leaseTTL)
 	if err != nil {
 		if errors.Is(err, state.ErrConflict) {
@@ -235,7 +236,7 @@ func (r *Registry) withLease(ctx context.Context, cluster string, remove bool, f
 	defer func() {
 		err = held.WrapLost(err)
 		release := held.Release
-		if remove && err == nil {
+		if remove != nil && remove(err) {
 			release = held.ReleaseAndDelete
 		}
 		if rerr := release(); rerr != nil && err == nil {
@@ -243,56 +244,6 @@ func (r *Registry) withLease(ctx context.Context, cluster string, remove bool, f
 		}
 	}()
 	return fn(held.Context())
-}
-
-// CreateCluster writes a new cluster: keysets, groups, then the config last.
-// The cluster exists only once its config is written, so an interrupted
-// create leaves no visible half-cluster, and a retry simply overwrites the
-// leftovers. The caller validates first.
-func (r *Registry) CreateCluster(ctx context.Context, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, keysets []*pki.Keyset) error {
-	name := c.Metadata.Name
-	return r.WithLock(ctx, name, func(ctx context.Context) error {
-		if _, _, err := r.store.Get(ctx, ConfigKey(name)); err == nil {
-			return fmt.Errorf("cluster %q already exists in %s: use `hull replace -f` or `hull edit cluster %s` to change it", name, r.store.URL(), name)
-		} else if !errors.Is(err, state.ErrNotFound) {
-			return fmt.Errorf("check cluster %s: %w", name, err)
-		}
-		for _, ks := range keysets {
-			if err := r.putKeyset(ctx, name, ks); err != nil {
-				return err
-			}
-		}
-		// A new identity even when a stale one was left by a failed create:
-		// this cluster owns nothing in any cloud yet.
-		if _, err := r.store.Put(ctx, ClusterIDKey(name), []byte(NewClusterID()+"\n"), state.Unconditional()); err != nil {
-			return fmt.Errorf("record identity of cluster %s: %w", name, err)
-		}
-		for _, ig := range igs {
-			if _, err := r.putInstanceGroup(ctx, name, ig, state.Unconditional()); err != nil {
-				return err
-			}
-		}
-		_, err := r.putCluster(ctx, c, state.MustNotExist())
-		return err
-	})
-}
-
-func (r *Registry) putKeyset(ctx context.Context, cluster string, ks *pki.Keyset) error {
-	priv, err := ks.MarshalPrivate()
-	if err != nil {
-		return fmt.Errorf("encode keyset %s: %w", ks.Name, err)
-	}
-	pub, err := ks.MarshalPublic()
-	if err != nil {
-		return fmt.Errorf("encode keyset %s: %w", ks.Name, err)
-	}
-	if _, err := r.store.Put(ctx, PrivateKeysetKey(cluster, ks.Name), priv, state.Unconditional()); err != nil {
-		return fmt.Errorf("write keyset %s: %w", ks.Name, err)
-	}
-	if _, err := r.store.Put(ctx, IssuedKeysetKey(cluster, ks.Name), pub, state.Unconditional()); err != nil {
-		return fmt.Errorf("write keyset %s: %w", ks.Name, err)
-	}
-	return nil
 }
 
 // PutCluster writes the user's Cluster under a precondition.
@@ -342,7 +293,7 @@ func (r *Registry) DeleteInstanceGroup(ctx context.Context, cluster, name string
 // What interrupted writes left (hidden from listings, possibly private
 // keys) goes too, unless a write may still be in flight.
 func (r *Registry) DeleteCluster(ctx context.Context, cluster string) error {
-	return r.withLease(ctx, cluster, true, func(ctx context.Context) error {
+	return r.withLease(ctx, cluster, func(err error) bool { return err == nil }, func(ctx context.Context) error {
 		if err := r.store.Delete(ctx, ConfigKey(cluster), state.Unconditional()); err != nil && !errors.Is(err, state.ErrNotFound) {
 			return fmt.Errorf("delete cluster %s: %w", cluster, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
 
 	"github.com/hullproject/hull/cloudup"
 	"github.com/hullproject/hull/cloudup/aws/terraform"
@@ -37,10 +38,10 @@ var cases = []struct {
 	edit   func(s *v1alpha1.ClusterSpec)
 }{
 	{"public-1cp", newcluster.Options{Name: "one.example.com", Zones: []string{"us-east-1a"}}, nil},
-	{"public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: 3}, nil},
+	{"public-3cp", newcluster.Options{Name: "three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: ptr.To(3)}, nil},
 	{"private-1cp", newcluster.Options{Name: "private-one.example.com", Zones: []string{"us-east-1a"}, Topology: v1alpha1.TopologyPrivate, Bastion: true}, nil},
 	{"private-3cp", newcluster.Options{Name: "private-three.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-		ControlPlaneCount: 3, Topology: v1alpha1.TopologyPrivate, Bastion: true}, nil},
+		ControlPlaneCount: ptr.To(3), Topology: v1alpha1.TopologyPrivate, Bastion: true}, nil},
 	{"existing-vpc", newcluster.Options{Name: "existing.example.com", Zones: []string{"us-east-1a", "us-east-1b"}, Topology: v1alpha1.TopologyPrivate,
 		SSHPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPfhxTYmkoN5UO1bZmd7aRZRDbIiYMq//KMX2wGDj82V ops@example.com"},
 		func(s *v1alpha1.ClusterSpec) {

@@ -39,7 +39,8 @@ const (
 //     over the zones; etcd clusters main and events each have one member per
 //     control-plane group, named a, b, c, ...
 //   - One Node group per zone, with --node-count spread evenly (the remainder
-//     to the first zones); a zone that would get no node gets no group.
+//     to the first zones); a zone that would get no node gets no group, and
+//     --node-count 0 makes one group of size 0 in the first zone.
 //   - With --bastion, a bastions group of size 1 in the utility subnets.
 //
 // Group names use the zone's short name (see zoneKeys): control-plane-a,
@@ -113,11 +114,12 @@ func subnets(o Options) []v1alpha1.SubnetSpec {
 }
 
 func controlPlaneGroups(o Options, keys []string) []*v1alpha1.InstanceGroup {
-	out := make([]*v1alpha1.InstanceGroup, o.ControlPlaneCount)
+	count := *o.ControlPlaneCount
+	out := make([]*v1alpha1.InstanceGroup, count)
 	for i := range out {
 		zone := i % len(o.Zones)
 		name := ControlPlaneGroupPrefix + keys[zone]
-		if o.ControlPlaneCount > len(o.Zones) {
+		if count > len(o.Zones) {
 			name += "-" + strconv.Itoa(1+i/len(o.Zones))
 		}
 		out[i] = group(o.Name, name, v1alpha1.RoleControlPlane, 1, o.ControlPlaneSize, []string{o.Zones[zone]})
@@ -126,10 +128,16 @@ func controlPlaneGroups(o Options, keys []string) []*v1alpha1.InstanceGroup {
 }
 
 func nodeGroups(o Options, keys []string) []*v1alpha1.InstanceGroup {
+	count := *o.NodeCount
+	if count == 0 {
+		// Asked for no nodes: one empty group in the first zone, ready
+		// to be scaled with `hull edit instancegroup`.
+		return []*v1alpha1.InstanceGroup{group(o.Name, NodeGroupPrefix+keys[0], v1alpha1.RoleNode, 0, o.NodeSize, []string{o.Zones[0]})}
+	}
 	var out []*v1alpha1.InstanceGroup
 	for i, zone := range o.Zones {
-		n := o.NodeCount / len(o.Zones)
-		if i < o.NodeCount%len(o.Zones) {
+		n := count / len(o.Zones)
+		if i < count%len(o.Zones) {
 			n++
 		}
 		if n == 0 {

@@ -29,7 +29,7 @@ var goldenCases = []struct {
 		name: "aws-3-control-planes",
 		opts: Options{
 			Name: "three.example.com", Cloud: "aws", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-			ControlPlaneCount: 3, NodeCount: 4, KubernetesVersion: "1.37.2", Channel: "stable",
+			ControlPlaneCount: ptr(3), NodeCount: ptr(4), KubernetesVersion: "1.37.2", Channel: "stable",
 			ControlPlaneSize: "m6i.large", NodeSize: "m6i.xlarge", DNSZone: "example.com",
 			SSHPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPfhxTYmkoN5UO1bZmd7aRZRDbIiYMq//KMX2wGDj82V ops@example.com\n",
 		},
@@ -38,13 +38,13 @@ var goldenCases = []struct {
 		name: "aws-private-bastion",
 		opts: Options{
 			Name: "private.example.com", Cloud: "aws", Zones: []string{"eu-west-1a", "eu-west-1b", "eu-west-1c"},
-			ControlPlaneCount: 3, NodeCount: 2, KubernetesVersion: "1.37.2", Channel: "stable",
+			ControlPlaneCount: ptr(3), NodeCount: ptr(2), KubernetesVersion: "1.37.2", Channel: "stable",
 			Topology: "private", Bastion: true, NetworkCIDR: "10.20.0.0/16", SSHKeyName: "ops",
 		},
 	},
 	{
 		name: "local-3-control-planes-1-zone",
-		opts: Options{Name: "ha.example.com", ControlPlaneCount: 3, NodeCount: 1, KubernetesVersion: "1.37.2"},
+		opts: Options{Name: "ha.example.com", ControlPlaneCount: ptr(3), NodeCount: ptr(1), KubernetesVersion: "1.37.2"},
 	},
 }
 
@@ -135,29 +135,36 @@ func checkConsistent(t *testing.T, c *v1alpha1.Cluster, igs []*v1alpha1.Instance
 func TestBuildSpreadsNodes(t *testing.T) {
 	tests := []struct {
 		zones int
-		nodes int
+		nodes *int // nil: the flag not given
 		want  map[string]int32
 	}{
-		{zones: 3, nodes: 2, want: map[string]int32{"nodes-a": 1, "nodes-b": 1}},
-		{zones: 3, nodes: 5, want: map[string]int32{"nodes-a": 2, "nodes-b": 2, "nodes-c": 1}},
-		{zones: 3, nodes: 6, want: map[string]int32{"nodes-a": 2, "nodes-b": 2, "nodes-c": 2}},
-		{zones: 2, nodes: 1, want: map[string]int32{"nodes-a": 1}},
-		{zones: 1, nodes: 0, want: map[string]int32{"nodes-a": DefaultNodeCount}},
+		{zones: 3, nodes: ptr(2), want: map[string]int32{"nodes-a": 1, "nodes-b": 1}},
+		{zones: 3, nodes: ptr(5), want: map[string]int32{"nodes-a": 2, "nodes-b": 2, "nodes-c": 1}},
+		{zones: 3, nodes: ptr(6), want: map[string]int32{"nodes-a": 2, "nodes-b": 2, "nodes-c": 2}},
+		{zones: 2, nodes: ptr(1), want: map[string]int32{"nodes-a": 1}},
+		{zones: 1, nodes: nil, want: map[string]int32{"nodes-a": DefaultNodeCount}},
+		// Asked for none: one empty group, not the default.
+		{zones: 1, nodes: ptr(0), want: map[string]int32{"nodes-a": 0}},
+		{zones: 3, nodes: ptr(0), want: map[string]int32{"nodes-a": 0}},
+		{zones: 3, nodes: ptr(3000), want: map[string]int32{"nodes-a": 1000, "nodes-b": 1000, "nodes-c": 1000}},
 	}
 	for _, tt := range tests {
 		zones := []string{"local-a", "local-b", "local-c"}[:tt.zones]
 		_, igs, err := Build(Options{Name: "n.example.com", Zones: zones, NodeCount: tt.nodes, KubernetesVersion: "1.37.2"})
 		if err != nil {
-			t.Fatalf("Build(%d zones, %d nodes): %v", tt.zones, tt.nodes, err)
+			t.Fatalf("Build(%d zones, %v nodes): %v", tt.zones, tt.nodes, err)
 		}
 		got := map[string]int32{}
 		for _, ig := range igs {
 			if ig.Spec.Role == v1alpha1.RoleNode {
+				if *ig.Spec.MinSize != *ig.Spec.MaxSize {
+					t.Errorf("%s: minSize %d, maxSize %d", ig.Metadata.Name, *ig.Spec.MinSize, *ig.Spec.MaxSize)
+				}
 				got[ig.Metadata.Name] = *ig.Spec.MinSize
 			}
 		}
 		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("%d zones, %d nodes (-want +got):\n%s", tt.zones, tt.nodes, diff)
+			t.Errorf("%d zones, %v nodes (-want +got):\n%s", tt.zones, tt.nodes, diff)
 		}
 	}
 }
@@ -180,7 +187,7 @@ func TestBuildNames(t *testing.T) {
 		{[]string{"zone-1", "zone-b"}, 1, []string{"control-plane-zone-1", "nodes-zone-1", "nodes-zone-b"}},
 	}
 	for _, tt := range tests {
-		_, igs, err := Build(Options{Name: "n.example.com", Cloud: "local", Zones: tt.zones, ControlPlaneCount: tt.controlPlane, KubernetesVersion: "1.37.2"})
+		_, igs, err := Build(Options{Name: "n.example.com", Cloud: "local", Zones: tt.zones, ControlPlaneCount: ptr(tt.controlPlane), KubernetesVersion: "1.37.2"})
 		if err != nil {
 			t.Fatalf("Build(%v, %d): %v", tt.zones, tt.controlPlane, err)
 		}
@@ -209,9 +216,13 @@ func TestBuildInvalidOptions(t *testing.T) {
 		{"duplicate zone", func(o *Options) { o.Zones = []string{"us-east-1a", "us-east-1b", "us-east-1a"} }, "--zones: duplicate zone us-east-1a"},
 		{"empty zone", func(o *Options) { o.Zones = []string{"us-east-1a", ""} }, "--zones: empty zone name"},
 		{"malformed zone", func(o *Options) { o.Zones = []string{"US_EAST_1A"} }, `--zones: invalid zone "US_EAST_1A"`},
-		{"even control plane", func(o *Options) { o.ControlPlaneCount = 2 }, "--control-plane-count must be odd (1, 3, 5), got 2"},
-		{"negative control plane", func(o *Options) { o.ControlPlaneCount = -1 }, "--control-plane-count must be odd (1, 3, 5), got -1"},
-		{"negative nodes", func(o *Options) { o.NodeCount = -3 }, "--node-count must be at least 1, got -3"},
+		{"even control plane", func(o *Options) { o.ControlPlaneCount = ptr(2) }, "--control-plane-count must be odd (1, 3, 5), got 2"},
+		{"zero control plane", func(o *Options) { o.ControlPlaneCount = ptr(0) }, "--control-plane-count must be odd (1, 3, 5), got 0"},
+		{"negative control plane", func(o *Options) { o.ControlPlaneCount = ptr(-1) }, "--control-plane-count must be odd (1, 3, 5), got -1"},
+		{"control plane over etcd's advice", func(o *Options) { o.ControlPlaneCount = ptr(9) }, "--control-plane-count 9 is more than 7: each control-plane machine runs an etcd member"},
+		{"negative nodes", func(o *Options) { o.NodeCount = ptr(-3) }, "--node-count must be 0 or more, got -3"},
+		{"nodes over the group limit", func(o *Options) { o.NodeCount = ptr(100000000) }, "--node-count 100000000 over 1 zone(s) puts 100000000 nodes in one group, more than the 1000 an instance group may hold (a group is the unit"},
+		{"nodes that overflow int32", func(o *Options) { o.NodeCount = ptr(1 << 40) }, "--node-count 1099511627776 over 1 zone(s)"},
 		{"no version", func(o *Options) { o.KubernetesVersion = "" }, "--kubernetes-version is required"},
 		{"bad version", func(o *Options) { o.KubernetesVersion = "latest" }, `--kubernetes-version "latest"`},
 		{"unknown topology", func(o *Options) { o.Topology = "hidden" }, `--topology: unsupported value "hidden", want public or private`},

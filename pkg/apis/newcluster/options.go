@@ -9,10 +9,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/apis/validation"
 )
 
-// Options are the flags of `hull create cluster NAME`. A zero value means the
-// flag was not given; Build applies the defaults below.
+// Options are the flags of `hull create cluster NAME`. A zero value (nil for
+// the counts, where 0 is a value of its own) means the flag was not given;
+// Build applies the defaults below.
 type Options struct {
 	// Name is the cluster name (the NAME argument).
 	Name string
@@ -21,11 +23,13 @@ type Options struct {
 	// Zones is --zones. Default for local: [local-a]; required for aws.
 	Zones []string
 	// ControlPlaneCount is --control-plane-count, the number of etcd members
-	// and control-plane groups. Default 1; must be odd.
-	ControlPlaneCount int
+	// and control-plane groups. Default 1; must be odd, at most
+	// validation.MaxEtcdMembers.
+	ControlPlaneCount *int
 	// NodeCount is --node-count, the total number of nodes across all node
-	// groups. Default 2.
-	NodeCount int
+	// groups. Default 2. Zero makes one node group of size 0, to scale later;
+	// no group may exceed validation.MaxInstanceGroupSize.
+	NodeCount *int
 	// KubernetesVersion is --kubernetes-version; the CLI defaults it from the
 	// channel, so it is required here.
 	KubernetesVersion string
@@ -76,17 +80,8 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.Zones = zones
 
-	if o.ControlPlaneCount == 0 {
-		o.ControlPlaneCount = DefaultControlPlaneCount
-	}
-	if o.ControlPlaneCount < 0 || o.ControlPlaneCount%2 == 0 {
-		return o, fmt.Errorf("--control-plane-count must be odd (1, 3, 5), got %d", o.ControlPlaneCount)
-	}
-	if o.NodeCount == 0 {
-		o.NodeCount = DefaultNodeCount
-	}
-	if o.NodeCount < 0 {
-		return o, fmt.Errorf("--node-count must be at least 1, got %d", o.NodeCount)
+	if err := o.checkCounts(); err != nil {
+		return o, err
 	}
 
 	if o.KubernetesVersion == "" {
@@ -120,6 +115,37 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// checkCounts fills in the default counts and refuses counts no cluster can
+// have. The node limit is per group, and groups are per zone, so more zones
+// allow more nodes.
+func (o *Options) checkCounts() error {
+	if o.ControlPlaneCount == nil {
+		o.ControlPlaneCount = ptr(DefaultControlPlaneCount)
+	}
+	switch cp := *o.ControlPlaneCount; {
+	case cp <= 0 || cp%2 == 0:
+		return fmt.Errorf("--control-plane-count must be odd (1, 3, 5), got %d", cp)
+	case cp > validation.MaxEtcdMembers:
+		return fmt.Errorf("--control-plane-count %d is more than %d: each control-plane machine runs an etcd member, and etcd advises at most %d because every write waits for a majority", cp, validation.MaxEtcdMembers, validation.MaxEtcdMembers)
+	}
+	if o.NodeCount == nil {
+		o.NodeCount = ptr(DefaultNodeCount)
+	}
+	n := *o.NodeCount
+	if n < 0 {
+		return fmt.Errorf("--node-count must be 0 or more, got %d", n)
+	}
+	perZone := n / len(o.Zones)
+	if n%len(o.Zones) != 0 {
+		perZone++
+	}
+	if perZone > validation.MaxInstanceGroupSize {
+		return fmt.Errorf("--node-count %d over %d zone(s) puts %d nodes in one group, more than the %d an instance group may hold (%s); use more zones, or add groups with `hull create -f`",
+			n, len(o.Zones), perZone, validation.MaxInstanceGroupSize, validation.MaxInstanceGroupSizeReason)
+	}
+	return nil
 }
 
 // checkZones applies the zone default and refuses empty, malformed and

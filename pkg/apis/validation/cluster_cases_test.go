@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,39 @@ func TestValidateClusterInvalid(t *testing.T) {
 			name:   "cluster name not DNS-1123",
 			mutate: func(o *objects) { o.renameCluster("Demo_Cluster") },
 			want:   []string{invalid("metadata.name")},
+		},
+		{
+			// IsDNS1123Subdomain alone accepts it: it checks the whole name.
+			name:   "cluster name with a 64-character DNS label",
+			mutate: func(o *objects) { o.renameCluster(strings.Repeat("a", 64) + ".example.com") },
+			want:   []string{invalid("metadata.name")},
+		},
+		{
+			name:   "cluster label key invalid",
+			mutate: func(o *objects) { o.c.Metadata.Labels = map[string]string{"team name": "infra"} },
+			want:   []string{invalid("metadata.labels[team name]")},
+		},
+		{
+			name:   "cluster label value invalid",
+			mutate: func(o *objects) { o.c.Metadata.Labels = map[string]string{"team": "infra ops"} },
+			want:   []string{invalid("metadata.labels[team]")},
+		},
+		{
+			name:   "300,000 cluster labels",
+			mutate: func(o *objects) { o.c.Metadata.Labels = manyLabels(300_000) },
+			want:   []string{tooLong("metadata.labels")},
+		},
+		{
+			name:   "cluster annotation key invalid",
+			mutate: func(o *objects) { o.c.Metadata.Annotations = map[string]string{"owner/": "x"} },
+			want:   []string{invalid("metadata.annotations[owner/]")},
+		},
+		{
+			name: "cluster annotations over 256 KiB",
+			mutate: func(o *objects) {
+				o.c.Metadata.Annotations = map[string]string{"note": strings.Repeat("x", 256<<10)}
+			},
+			want: []string{tooLong("metadata.annotations")},
 		},
 		{
 			name:   "cluster name missing",
@@ -268,6 +302,11 @@ func TestValidateEtcdInvalid(t *testing.T) {
 			name:   "even member count",
 			mutate: func(o *objects) { o.addControlPlanes("b") },
 			want:   []string{invalid("spec.etcdClusters[0].members"), invalid("spec.etcdClusters[1].members")},
+		},
+		{
+			name:   "more members than etcd advises",
+			mutate: func(o *objects) { o.addControlPlanes("b", "c", "d", "e", "f", "g", "h", "i") },
+			want:   []string{tooMany("spec.etcdClusters[0].members"), tooMany("spec.etcdClusters[1].members")},
 		},
 		{
 			name: "duplicate member name",

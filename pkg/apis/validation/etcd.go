@@ -67,6 +67,10 @@ func validateEtcdMembers(members []v1alpha1.EtcdMemberSpec, path *field.Path) fi
 	if len(members)%2 == 0 {
 		errs = append(errs, field.Invalid(path, len(members), "etcd needs an odd number of members for quorum (1, 3 or 5)"))
 	}
+	if len(members) > MaxEtcdMembers {
+		errs = append(errs, field.TooMany(path, len(members), MaxEtcdMembers))
+		errs[len(errs)-1].Detail += ": etcd advises no more, because every write waits for a majority of members"
+	}
 	names, groups := map[string]bool{}, map[string]bool{}
 	for j, m := range members {
 		mp := path.Index(j)

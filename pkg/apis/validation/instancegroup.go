@@ -62,6 +62,7 @@ func validateGroup(ig *v1alpha1.InstanceGroup, c *v1alpha1.Cluster, path *field.
 		// Group names become parts of machine host names and cloud resource names.
 		errs = append(errs, field.Invalid(mp.Child("name"), name, strings.Join(msgs, "; ")))
 	}
+	errs = append(errs, validateMetadata(&ig.Metadata, mp)...)
 	if c != nil && c.Metadata.Name != "" {
 		lp := mp.Child("labels").Key(v1alpha1.LabelCluster)
 		switch got, ok := ig.Metadata.Labels[v1alpha1.LabelCluster]; {
@@ -93,7 +94,8 @@ func validateGroup(ig *v1alpha1.InstanceGroup, c *v1alpha1.Cluster, path *field.
 
 // validateSizes checks the bounds. A ControlPlane group holds exactly one
 // machine: each group hosts one etcd member, as in kops, so the member's
-// identity and volume follow the group.
+// identity and volume follow the group. Other groups may be empty (0), and
+// hold at most MaxInstanceGroupSize.
 func validateSizes(s *v1alpha1.InstanceGroupSpec, sp *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	check := func(name string, v *int32) bool {
@@ -106,6 +108,10 @@ func validateSizes(s *v1alpha1.InstanceGroupSpec, sp *field.Path) field.ErrorLis
 		}
 		if s.Role == v1alpha1.RoleControlPlane && *v != 1 {
 			errs = append(errs, field.Invalid(sp.Child(name), *v, "must be 1: a control-plane group runs one machine per etcd member"))
+			return false
+		}
+		if *v > MaxInstanceGroupSize {
+			errs = append(errs, field.Invalid(sp.Child(name), *v, fmt.Sprintf("must be at most %d: %s", MaxInstanceGroupSize, MaxInstanceGroupSizeReason)))
 			return false
 		}
 		return true
@@ -178,22 +184,22 @@ func validateGroupSubnets(s *v1alpha1.InstanceGroupSpec, c *v1alpha1.Cluster, sp
 	return errs
 }
 
+// validateNodeLabels checks the labels the kubelet registers the node with,
+// written out as k=v,k=v in one argument.
 func validateNodeLabels(labels map[string]string, path *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, k := range sortedKeys(labels) {
-		if msgs := content.IsLabelKey(k); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(path.Key(k), k, strings.Join(msgs, "; ")))
-		}
-		if msgs := content.IsLabelValue(labels[k]); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(path.Key(k), labels[k], strings.Join(msgs, "; ")))
-		}
-	}
-	return errs
+	return validateLabelMap(labels, path, MaxKubeletListBytes, kubeletListWhy("labels", "--node-labels"), "")
+}
+
+func kubeletListWhy(what, flag string) string {
+	return fmt.Sprintf("the kubelet gets the %s in one %s argument, which Linux caps at 128 KiB, and hull adds its own", what, flag)
 }
 
 // validateTaints checks kubectl-style taints, key[=value]:Effect, because
 // the kubelet registers with them and refuses to start on a bad one.
 func validateTaints(taints []string, path *field.Path) field.ErrorList {
+	if size := listBytes(taints, 1); size > MaxKubeletListBytes {
+		return field.ErrorList{sizeError(path, size, MaxKubeletListBytes, kubeletListWhy("taints", "--register-with-taints"))}
+	}
 	var errs field.ErrorList
 	seen := map[string]bool{}
 	for i, t := range taints {

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -77,6 +78,24 @@ func TestValidateInstanceGroupsInCluster(t *testing.T) {
 				o.group("nodes-a").Spec.MinSize, o.group("nodes-a").Spec.MaxSize = ptr[int32](3), ptr[int32](2)
 			},
 			want: []string{invalid("instanceGroups[nodes-a].spec.maxSize")},
+		},
+		{
+			name: "node group over the size limit",
+			mutate: func(o *objects) {
+				o.group("nodes-a").Spec.MinSize, o.group("nodes-a").Spec.MaxSize = ptr[int32](1), ptr[int32](100_000_000)
+			},
+			want: []string{invalid("instanceGroups[nodes-a].spec.maxSize")},
+		},
+		{
+			name: "control-plane group of none",
+			mutate: func(o *objects) {
+				cp := o.group("control-plane-a")
+				cp.Spec.MinSize, cp.Spec.MaxSize = ptr[int32](0), ptr[int32](0)
+			},
+			want: []string{
+				invalid("instanceGroups[control-plane-a].spec.minSize"),
+				invalid("instanceGroups[control-plane-a].spec.maxSize"),
+			},
 		},
 		{
 			name: "control-plane group of three",
@@ -200,6 +219,34 @@ func TestValidateInstanceGroupsInCluster(t *testing.T) {
 			name:   "node label value invalid",
 			mutate: func(o *objects) { o.group("nodes-a").Spec.NodeLabels = map[string]string{"tier": "front end"} },
 			want:   []string{invalid("instanceGroups[nodes-a].spec.nodeLabels[tier]")},
+		},
+		{
+			name:   "300,000 node labels",
+			mutate: func(o *objects) { o.group("nodes-a").Spec.NodeLabels = manyLabels(300_000) },
+			want:   []string{tooLong("instanceGroups[nodes-a].spec.nodeLabels")},
+		},
+		{
+			// Under Kubernetes' 256 KiB, over what one kubelet argument holds.
+			name:   "node labels over 64 KiB",
+			mutate: func(o *objects) { o.group("nodes-a").Spec.NodeLabels = manyLabels(6000) },
+			want:   []string{tooLong("instanceGroups[nodes-a].spec.nodeLabels")},
+		},
+		{
+			name:   "taints over 64 KiB",
+			mutate: func(o *objects) { o.group("nodes-a").Spec.Taints = manyTaints(5000) },
+			want:   []string{tooLong("instanceGroups[nodes-a].spec.taints")},
+		},
+		{
+			name:   "group label key invalid",
+			mutate: func(o *objects) { o.group("nodes-a").Metadata.Labels["-bad"] = "x" },
+			want:   []string{invalid("instanceGroups[nodes-a].metadata.labels[-bad]")},
+		},
+		{
+			name: "group annotations over 256 KiB",
+			mutate: func(o *objects) {
+				o.group("nodes-a").Metadata.Annotations = map[string]string{"a": strings.Repeat("x", 200<<10), "b": strings.Repeat("x", 100<<10)}
+			},
+			want: []string{tooLong("instanceGroups[nodes-a].metadata.annotations")},
 		},
 		{
 			name:   "taint without effect",

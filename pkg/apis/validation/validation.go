@@ -96,6 +96,7 @@ func validateGroupSet(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) field.
 func validateClusterObject(c *v1alpha1.Cluster) field.ErrorList {
 	var errs field.ErrorList
 	errs = append(errs, validateClusterName(c.Metadata.Name)...)
+	errs = append(errs, validateMetadata(&c.Metadata, metadataPath)...)
 
 	s := &c.Spec
 	if s.CloudProvider != "" && !slices.Contains(cloudProviders, s.CloudProvider) {
@@ -128,9 +129,10 @@ func validateClusterObject(c *v1alpha1.Cluster) field.ErrorList {
 	return errs
 }
 
-// validateClusterName requires a DNS-1123 subdomain: the name becomes DNS
-// records (api.<name>) and state store keys. A dot-less name is allowed, as
-// kops allows it for gossip clusters.
+// validateClusterName requires a DNS-1123 subdomain whose every label fits
+// DNS's 63 characters (the subdomain check alone does not look at labels):
+// the name becomes DNS records (api.<name>) and state store keys. A
+// dot-less name is allowed, as kops allows it for gossip clusters.
 func validateClusterName(name string) field.ErrorList {
 	p := metadataPath.Child("name")
 	if name == "" {
@@ -139,7 +141,13 @@ func validateClusterName(name string) field.ErrorList {
 	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
 		return field.ErrorList{field.Invalid(p, name, strings.Join(msgs, "; "))}
 	}
-	return nil
+	var errs field.ErrorList
+	for _, label := range strings.Split(name, ".") {
+		if msgs := validation.IsDNS1123Label(label); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p, name, fmt.Sprintf("DNS label %q (%d characters): %s", label, len(label), strings.Join(msgs, "; "))))
+		}
+	}
+	return errs
 }
 
 func validateKubernetesVersion(v string) field.ErrorList {

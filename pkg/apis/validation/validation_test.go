@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,6 +115,27 @@ func required(path string) string    { return path + " " + string(field.ErrorTyp
 func duplicate(path string) string   { return path + " " + string(field.ErrorTypeDuplicate) }
 func unsupported(path string) string { return path + " " + string(field.ErrorTypeNotSupported) }
 func forbidden(path string) string   { return path + " " + string(field.ErrorTypeForbidden) }
+func tooLong(path string) string     { return path + " " + string(field.ErrorTypeTooLong) }
+func tooMany(path string) string     { return path + " " + string(field.ErrorTypeTooMany) }
+
+// manyLabels is n distinct, individually valid labels: only their number
+// is wrong.
+func manyLabels(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		m[fmt.Sprintf("label-%d", i)] = "value"
+	}
+	return m
+}
+
+// manyTaints is n distinct, individually valid taints.
+func manyTaints(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("taint-%d=x:NoSchedule", i)
+	}
+	return out
+}
 
 // invalidCase starts from a valid testdata file, breaks it and names every
 // error that must come out, no more, no fewer.
@@ -166,6 +188,23 @@ func TestValidSpecs(t *testing.T) {
 			},
 		},
 		{
+			// --node-count 0: a node group to scale later.
+			name: "empty node group", base: "sample.yaml",
+			mutate: func(o *objects) {
+				o.group("nodes-a").Spec.MinSize, o.group("nodes-a").Spec.MaxSize = ptr[int32](0), ptr[int32](0)
+			},
+		},
+		{
+			name: "groups, labels and names at their limits", base: "sample.yaml",
+			mutate: func(o *objects) {
+				o.renameCluster(strings.Repeat("a", 63) + ".example.com")
+				o.group("nodes-a").Spec.MinSize, o.group("nodes-a").Spec.MaxSize = ptr[int32](1000), ptr[int32](1000)
+				o.group("nodes-a").Spec.NodeLabels = manyLabels(100)
+				o.c.Metadata.Annotations = map[string]string{"note": strings.Repeat("x", 256<<10-4)}
+				o.addControlPlanes("b", "c", "d", "e", "f", "g")
+			},
+		},
+		{
 			name: "three control-plane groups", base: "sample.yaml",
 			mutate: func(o *objects) { o.addControlPlanes("b", "c") },
 		},
@@ -213,6 +252,19 @@ func TestErrorMessages(t *testing.T) {
 				o.c.Spec.KubeAPIServer = &v1alpha1.KubeAPIServerSpec{ExtraArgs: map[string]string{"--v": "4"}}
 			},
 			want: `spec.kubeAPIServer.extraArgs[--v]: Invalid value: "--v": write the flag without leading dashes: v`,
+		},
+		{
+			name: "group size limit explained",
+			mutate: func(o *objects) {
+				o.group("nodes-a").Spec.MinSize, o.group("nodes-a").Spec.MaxSize = ptr[int32](1), ptr[int32](1001)
+			},
+			want: `instanceGroups[nodes-a].spec.maxSize: Invalid value: 1001: must be at most 1000: a group is the unit hull scales and rolls, one machine at a time; ` +
+				`spread bigger fleets over several groups, within Kubernetes' tested limit of 5000 nodes per cluster`,
+		},
+		{
+			name:   "labels over the size limit",
+			mutate: func(o *objects) { o.c.Metadata.Labels = manyLabels(30_000) },
+			want:   `metadata.labels: Too long: may not be more than 262144 bytes; these are 468890: labels, keys and values together, like Kubernetes' limit on annotations`,
 		},
 		{
 			name:   "host bits",
