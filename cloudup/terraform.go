@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/hullproject/hull/cloudup/aws/terraform"
+	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/cli/output"
 	"github.com/hullproject/hull/pkg/registry"
@@ -46,8 +47,15 @@ func UpdateTerraform(ctx context.Context, reg *registry.Registry, name string, o
 		for group, lc := range m.LaunchConfigs {
 			userData[group] = lc.UserData
 		}
+		// The resources carry the cluster's identity, as --target direct
+		// tags them; a cluster created before hull kept one gets it now.
+		id, err := reg.EnsureClusterID(ctx, name)
+		if err != nil {
+			return err
+		}
+		owner := cloud.Owner{Cluster: name, ID: id, Store: reg.Store().URL()}
 		// Render first, so a cluster the renderer refuses leaves the store as it was.
-		files, _, err := terraform.Render(c, igs, userData)
+		files, _, err := terraform.Render(c, igs, userData, owner)
 		if err != nil {
 			return err
 		}
@@ -59,7 +67,7 @@ func UpdateTerraform(ctx context.Context, reg *registry.Registry, name string, o
 			return err
 		}
 		progress.Step("Cluster %s: completed spec and %d nodeup configs written to the state store", name, len(m.NodeupConfigs))
-		if err := terraform.WriteTerraform(o.Dir, c, igs, userData); err != nil {
+		if err := terraform.WriteTerraform(o.Dir, c, igs, userData, owner); err != nil {
 			return err
 		}
 		names := make([]string, 0, len(files))

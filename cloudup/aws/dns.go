@@ -186,7 +186,10 @@ func (p *Provider) EnsureDNSRecord(ctx context.Context, r *cloud.DNSRecord) erro
 
 // DeleteDNSRecord removes the API record if it points at the cluster's
 // load balancer, this one or an earlier one; a record the user pointed
-// elsewhere is left alone.
+// elsewhere is left alone, and one whose load balancer of the cluster's
+// name another identity owns is refused. (A same-named load balancer in
+// another region cannot be told apart without asking that region: the
+// record is the zone's, keyed by name, as before identities.)
 func (p *Provider) DeleteDNSRecord(ctx context.Context, cluster, name string) error {
 	if err := p.checkRecord(cluster, name); err != nil {
 		return err
@@ -198,6 +201,9 @@ func (p *Provider) DeleteDNSRecord(ctx context.Context, cluster, name string) er
 	rec, err := p.record(ctx, zone, name)
 	if err != nil || rec == nil || !p.ownLoadBalancerDNS().MatchString(aliasDNS(rec)) {
 		return err
+	}
+	if _, err := p.loadBalancer(ctx); err != nil {
+		return fmt.Errorf("record %s: %w", name, err)
 	}
 	_, err = p.r53.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{HostedZoneId: aws.String(zone),
 		ChangeBatch: &r53types.ChangeBatch{Changes: []r53types.Change{{Action: r53types.ChangeActionDelete, ResourceRecordSet: rec}}}})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hullproject/hull/cloudup"
 	hullaws "github.com/hullproject/hull/cloudup/aws"
+	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/registry"
@@ -90,8 +91,13 @@ func newEnv(t *testing.T, o newcluster.Options, eo awsemu.Options) *env {
 	e := &env{t: t, reg: reg, name: o.Name, images: map[string]bool{}}
 	e.srv, e.cfg = newEmulator(t, eo)
 	e.complete()
+	// The identity create recorded, as hull presents it.
+	id, err := reg.ClusterID(ctx, o.Name)
+	if err != nil || id == "" {
+		t.Fatalf("cluster identity %q: %v", id, err)
+	}
 	e.opts = hullaws.Options{Config: &e.cfg, RetryMaxBackoff: 20 * time.Millisecond, DeleteBackoff: 5 * time.Millisecond,
-		DeleteTimeout: 30 * time.Second}
+		DeleteTimeout: 30 * time.Second, Owner: cloud.Owner{Cluster: o.Name, ID: id, Store: store.URL()}}
 	return e
 }
 

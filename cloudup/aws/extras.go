@@ -25,7 +25,8 @@ var allRoles = []v1alpha1.InstanceGroupRole{v1alpha1.RoleControlPlane, v1alpha1.
 // by the cluster tag; the API target group, IAM roles and instance
 // profiles by the names hull gives them (and the cluster tag); imported
 // key pairs by the tag; the API record in spec.dnsZone while it points at
-// the cluster's load balancer. DeleteNetwork deletes them all.
+// the cluster's load balancer. DeleteNetwork deletes them all. Any of
+// them that another identity owns is refused (*cloud.ForeignOwnerError).
 func (p *Provider) FindExtras(ctx context.Context, cluster string) ([]string, error) {
 	if err := p.checkCluster(cluster); err != nil {
 		return nil, err
@@ -42,6 +43,9 @@ func (p *Provider) FindExtras(ctx context.Context, cluster string) ([]string, er
 	if err := p.describeGateways(ctx, n); err != nil {
 		return nil, err
 	}
+	if err := p.checkNetwork(n); err != nil {
+		return nil, err
+	}
 	for _, k := range sortedKeys(n.nats) {
 		out = append(out, "NATGateway/"+aws.ToString(n.nats[k].NatGatewayId))
 	}
@@ -53,6 +57,9 @@ func (p *Provider) FindExtras(ctx context.Context, cluster string) ([]string, er
 		return nil, wrap(err, "describe internet gateways of %s", p.name())
 	}
 	for _, g := range igws.InternetGateways {
+		if err := p.checkOwner("internet gateway "+aws.ToString(g.InternetGatewayId), ec2TagMap(g.Tags)); err != nil {
+			return nil, err
+		}
 		out = append(out, "InternetGateway/"+aws.ToString(g.InternetGatewayId))
 	}
 	tg, err := p.targetGroup(ctx)
@@ -129,6 +136,9 @@ func (p *Provider) clusterInstances(ctx context.Context) ([]string, error) {
 		}
 		for _, r := range out.Reservations {
 			for _, i := range r.Instances {
+				if err := p.checkOwner("instance "+aws.ToString(i.InstanceId), ec2TagMap(i.Tags)); err != nil {
+					return nil, err
+				}
 				ids = append(ids, aws.ToString(i.InstanceId))
 			}
 		}
@@ -139,7 +149,8 @@ func (p *Provider) clusterInstances(ctx context.Context) ([]string, error) {
 
 // iamLeftovers lists the cluster's IAM roles and instance profiles, of
 // every group role: "IAMRole/<name>", "InstanceProfile/<name>". One of
-// the same name that another cluster owns is not listed.
+// the same name that another cluster owns is not listed; one that a
+// cluster of this name but another identity owns is refused.
 func (p *Provider) iamLeftovers(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, role := range allRoles {
@@ -147,6 +158,9 @@ func (p *Provider) iamLeftovers(ctx context.Context) ([]string, error) {
 		r, err := p.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 		switch {
 		case err == nil && iamTagMap(r.Role.Tags)[awsmodel.TagCluster] == p.name():
+			if err := p.checkOwner("IAM role "+name, iamTagMap(r.Role.Tags)); err != nil {
+				return nil, err
+			}
 			out = append(out, "IAMRole/"+name)
 		case err != nil && !hasCode(err, "NoSuchEntity"):
 			return nil, wrap(err, "get IAM role %s", name)
@@ -154,6 +168,9 @@ func (p *Provider) iamLeftovers(ctx context.Context) ([]string, error) {
 		ip, err := p.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
 		switch {
 		case err == nil && p.ownsProfile(ip.InstanceProfile.Tags, ip.InstanceProfile.Roles):
+			if err := p.checkOwner("instance profile "+name, iamTagMap(ip.InstanceProfile.Tags)); err != nil {
+				return nil, err
+			}
 			out = append(out, "InstanceProfile/"+name)
 		case err != nil && !hasCode(err, "NoSuchEntity"):
 			return nil, wrap(err, "get instance profile %s", name)

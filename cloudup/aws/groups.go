@@ -31,6 +31,9 @@ func (p *Provider) describeGroups(ctx context.Context) ([]asgtypes.AutoScalingGr
 			return nil, wrap(err, "describe autoscaling groups of %s", p.name())
 		}
 		for _, g := range page.AutoScalingGroups {
+			if err := p.checkOwner("autoscaling group "+aws.ToString(g.AutoScalingGroupName), asgTagMap(g.Tags)); err != nil {
+				return nil, err
+			}
 			if aws.ToString(g.Status) == "" {
 				out = append(out, g)
 			}
@@ -43,6 +46,9 @@ func (p *Provider) describeGroups(ctx context.Context) ([]asgtypes.AutoScalingGr
 func (p *Provider) subnetIDs(ctx context.Context) (byName, byID map[string]string, err error) {
 	n := &network{subnets: map[string]ec2types.Subnet{}}
 	if err := p.describeSubnets(ctx, n, nil); err != nil {
+		return nil, nil, err
+	}
+	if err := p.checkNetwork(n); err != nil {
 		return nil, nil, err
 	}
 	byName, byID = map[string]string{}, map[string]string{}
@@ -138,7 +144,7 @@ func (p *Provider) EnsureInstanceGroup(ctx context.Context, g *cloud.InstanceGro
 	if g.MinSize < 0 || g.MaxSize < g.MinSize || len(g.Subnets) == 0 {
 		return fmt.Errorf("autoscaling group of %s: need 0 <= minSize (%d) <= maxSize (%d) and a subnet", g.Name, g.MinSize, g.MaxSize)
 	}
-	m := awsmodel.NewAutoScalingGroup(p.name(), g.Name, role, int32(g.MinSize), int32(g.MaxSize), g.Subnets)
+	m := p.model.NewAutoScalingGroup(g.Name, role, int32(g.MinSize), int32(g.MaxSize), g.Subnets)
 	byName, _, err := p.subnetIDs(ctx)
 	if err != nil {
 		return err
@@ -191,6 +197,10 @@ func (p *Provider) updateGroup(ctx context.Context, have asgtypes.AutoScalingGro
 	if owner := asgTagMap(have.Tags)[awsmodel.TagCluster]; owner != p.name() {
 		return fmt.Errorf("autoscaling group %s exists but belongs to cluster %q", m.Name, owner)
 	}
+	// A group without the identity gets it below with the other tags.
+	if err := p.checkOwner("autoscaling group "+m.Name, asgTagMap(have.Tags)); err != nil {
+		return err
+	}
 	desired := aws.ToInt32(have.DesiredCapacity)
 	if g.Desired > 0 {
 		desired = int32(g.Desired)
@@ -237,13 +247,24 @@ func (p *Provider) updateGroup(ctx context.Context, have asgtypes.AutoScalingGro
 }
 
 // DeleteInstanceGroup force-deletes the autoscaling group, which
-// terminates its machines, and waits until AWS has removed it.
+// terminates its machines, and waits until AWS has removed it. A group
+// another identity owns is refused.
 func (p *Provider) DeleteInstanceGroup(ctx context.Context, cluster, name string) error {
 	if err := p.checkCluster(cluster); err != nil {
 		return err
 	}
 	asgName := awsmodel.GroupResourceName(cluster, name)
-	_, err := p.asg.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String(asgName),
+	have, err := p.asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{asgName}})
+	if err != nil {
+		return wrap(err, "describe autoscaling group %s", asgName)
+	}
+	if len(have.AutoScalingGroups) == 0 {
+		return nil
+	}
+	if err := p.checkOwner("autoscaling group "+asgName, asgTagMap(have.AutoScalingGroups[0].Tags)); err != nil {
+		return err
+	}
+	_, err = p.asg.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String(asgName),
 		ForceDelete: aws.Bool(true)})
 	if err != nil && !hasCode(err, "ScalingActivityInProgress") && !isGroupMissing(err) {
 		return wrap(err, "delete autoscaling group %s", asgName)
@@ -289,6 +310,11 @@ func (p *Provider) describeInstances(ctx context.Context, ids []string) ([]ec2ty
 			return nil, wrap(err, "describe instances of %s", p.name())
 		}
 		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				if err := p.checkOwner("instance "+aws.ToString(i.InstanceId), ec2TagMap(i.Tags)); err != nil {
+					return nil, err
+				}
+			}
 			out = append(out, r.Instances...)
 		}
 	}

@@ -97,8 +97,17 @@ func (p *Provider) ensureRole(ctx context.Context, role v1alpha1.InstanceGroupRo
 	case err != nil:
 		return "", wrap(err, "get IAM role %s", r.Name)
 	default:
-		if owner := iamTagMap(got.Role.Tags)[awsmodel.TagCluster]; owner != p.name() {
+		tags := iamTagMap(got.Role.Tags)
+		if owner := tags[awsmodel.TagCluster]; owner != p.name() {
 			return "", fmt.Errorf("IAM role %s exists but belongs to cluster %q, not %s", r.Name, owner, p.name())
+		}
+		if err := p.checkOwner("IAM role "+r.Name, tags); err != nil {
+			return "", err
+		}
+		if p.unclaimed(tags) {
+			if _, err := p.iam.TagRole(ctx, &iam.TagRoleInput{RoleName: aws.String(r.Name), Tags: iamTags(r.Tags)}); err != nil {
+				return "", wrap(err, "claim IAM role %s", r.Name)
+			}
 		}
 		if !samePolicy(aws.ToString(got.Role.AssumeRolePolicyDocument), r.AssumeRolePolicy) {
 			if _, err := p.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(r.Name),
@@ -138,6 +147,9 @@ func (p *Provider) ensureInstanceProfile(ctx context.Context, r awsmodel.IAMRole
 	case err != nil:
 		return wrap(err, "get instance profile %s", r.Name)
 	default:
+		if err := p.checkOwner("instance profile "+r.Name, iamTagMap(got.InstanceProfile.Tags)); err != nil {
+			return err
+		}
 		for _, role := range got.InstanceProfile.Roles {
 			roles = append(roles, aws.ToString(role.RoleName))
 		}
@@ -169,6 +181,16 @@ func (p *Provider) deleteRoles(ctx context.Context, d *deleter) {
 		}
 		if roleExists && iamTagMap(got.Role.Tags)[awsmodel.TagCluster] != p.name() {
 			d.fail("IAM role "+r.Name, fmt.Errorf("not tagged for cluster %s; left alone", p.name()))
+			continue
+		}
+		if roleExists {
+			if err := p.checkOwner("IAM role "+r.Name, iamTagMap(got.Role.Tags)); err != nil {
+				d.fail("IAM role "+r.Name, err)
+				continue
+			}
+		} else if err := p.checkProfileOwner(ctx, r.Name); err != nil {
+			// The profile of a role that is gone vouches for itself.
+			d.fail("instance profile "+r.Name, err)
 			continue
 		}
 		d.do(ctx, "instance profile "+r.Name, func() error {
@@ -209,4 +231,16 @@ func (p *Provider) deleteRoles(ctx context.Context, d *deleter) {
 			return err
 		})
 	}
+}
+
+// checkProfileOwner refuses an instance profile another identity owns.
+func (p *Provider) checkProfileOwner(ctx context.Context, name string) error {
+	ip, err := p.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
+	if hasCode(err, "NoSuchEntity") {
+		return nil
+	}
+	if err != nil {
+		return wrap(err, "get instance profile %s", name)
+	}
+	return p.checkOwner("instance profile "+name, iamTagMap(ip.InstanceProfile.Tags))
 }

@@ -133,8 +133,9 @@ func (p *Provider) TerminateInstance(ctx context.Context, id string, decrement b
 }
 
 // deregister takes a machine out of the API target group, if there is one.
+// The machine's owner was checked; the group it is in is its cluster's.
 func (p *Provider) deregister(ctx context.Context, id string) error {
-	tg, err := p.targetGroup(ctx)
+	tg, err := p.describeTargetGroup(ctx)
 	if err != nil || tg == nil {
 		return err
 	}

@@ -22,7 +22,14 @@ func (p *Provider) ensureKeyPair(ctx context.Context) (string, error) {
 	if p.keyReady {
 		return k.Name, nil
 	}
-	_, err := p.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{k.Name}})
+	have, err := p.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{k.Name}})
+	if err == nil {
+		for _, kp := range have.KeyPairs {
+			if err := p.checkOwner("key pair "+k.Name, ec2TagMap(kp.Tags)); err != nil {
+				return "", err
+			}
+		}
+	}
 	switch {
 	case hasCode(err, "InvalidKeyPair.NotFound") && !k.Imported():
 		return "", fmt.Errorf("spec.sshKeyName: there is no EC2 key pair %q in this account and region; import one or set spec.sshPublicKey", k.Name)
@@ -44,6 +51,11 @@ func (p *Provider) clusterKeyPairs(ctx context.Context) ([]ec2types.KeyPairInfo,
 	out, err := p.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: []ec2types.Filter{p.clusterFilter()}})
 	if err != nil {
 		return nil, wrap(err, "describe key pairs of %s", p.name())
+	}
+	for _, k := range out.KeyPairs {
+		if err := p.checkOwner("key pair "+aws.ToString(k.KeyName), ec2TagMap(k.Tags)); err != nil {
+			return nil, err
+		}
 	}
 	return out.KeyPairs, nil
 }

@@ -31,8 +31,37 @@ func (p *Provider) checkLB(cluster, name string) error {
 }
 
 // loadBalancer describes the API NLB by name; nil when absent. One tagged
-// for another cluster is an error: NLB names are per account and region.
+// for another cluster or identity is an error: NLB names are per account
+// and region.
 func (p *Provider) loadBalancer(ctx context.Context) (*elbtypes.LoadBalancer, error) {
+	lb, err := p.describeLoadBalancer(ctx)
+	if err != nil || lb == nil {
+		return nil, err
+	}
+	_, err = p.checkELB(ctx, p.lbResource(lb))
+	return lb, err
+}
+
+// targetGroup describes the API target group by name, as loadBalancer.
+func (p *Provider) targetGroup(ctx context.Context) (*elbtypes.TargetGroup, error) {
+	tg, err := p.describeTargetGroup(ctx)
+	if err != nil || tg == nil {
+		return nil, err
+	}
+	_, err = p.checkELB(ctx, p.tgResource(tg))
+	return tg, err
+}
+
+func (p *Provider) lbResource(lb *elbtypes.LoadBalancer) elbResource {
+	return elbResource{"load balancer " + p.model.LoadBalancer.Name, aws.ToString(lb.LoadBalancerArn)}
+}
+
+func (p *Provider) tgResource(tg *elbtypes.TargetGroup) elbResource {
+	return elbResource{"target group " + p.model.LoadBalancer.Name, aws.ToString(tg.TargetGroupArn)}
+}
+
+// describeLoadBalancer is the API NLB, owner unchecked.
+func (p *Provider) describeLoadBalancer(ctx context.Context) (*elbtypes.LoadBalancer, error) {
 	name := p.model.LoadBalancer.Name
 	out, err := p.elb.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{Names: []string{name}})
 	if hasCode(err, "LoadBalancerNotFound") {
@@ -44,23 +73,11 @@ func (p *Provider) loadBalancer(ctx context.Context) (*elbtypes.LoadBalancer, er
 	if len(out.LoadBalancers) == 0 {
 		return nil, nil
 	}
-	lb := out.LoadBalancers[0]
-	tags, err := p.elb.DescribeTags(ctx, &elb.DescribeTagsInput{ResourceArns: []string{aws.ToString(lb.LoadBalancerArn)}})
-	if err != nil {
-		return nil, wrap(err, "describe tags of load balancer %s", name)
-	}
-	for _, d := range tags.TagDescriptions {
-		for _, t := range d.Tags {
-			if aws.ToString(t.Key) == awsmodel.TagCluster && aws.ToString(t.Value) != p.name() {
-				return nil, fmt.Errorf("load balancer %s belongs to cluster %q, not %s", name, aws.ToString(t.Value), p.name())
-			}
-		}
-	}
-	return &lb, nil
+	return &out.LoadBalancers[0], nil
 }
 
-// targetGroup describes the API target group by name; nil when absent.
-func (p *Provider) targetGroup(ctx context.Context) (*elbtypes.TargetGroup, error) {
+// describeTargetGroup is the API target group, owner unchecked.
+func (p *Provider) describeTargetGroup(ctx context.Context) (*elbtypes.TargetGroup, error) {
 	name := p.model.LoadBalancer.Name
 	out, err := p.elb.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{Names: []string{name}})
 	if hasCode(err, "TargetGroupNotFound") {
@@ -89,8 +106,21 @@ func (p *Provider) FindLoadBalancer(ctx context.Context, cluster, name string) (
 	if err := p.checkLB(cluster, name); err != nil {
 		return nil, err
 	}
-	lb, err := p.loadBalancer(ctx)
+	lb, err := p.describeLoadBalancer(ctx)
 	if err != nil || lb == nil {
+		return nil, err
+	}
+	// The target group's owner is checked with the load balancer's, in
+	// one call.
+	tg, err := p.describeTargetGroup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs := []elbResource{p.lbResource(lb)}
+	if tg != nil {
+		rs = append(rs, p.tgResource(tg))
+	}
+	if _, err := p.checkELB(ctx, rs...); err != nil {
 		return nil, err
 	}
 	host := p.apiHost(aws.ToString(lb.DNSName))
@@ -100,10 +130,6 @@ func (p *Provider) FindLoadBalancer(ctx context.Context, cluster, name string) (
 		out.Type = string(v1alpha1.LoadBalancerInternal)
 	}
 	ls, err := p.listeners(ctx, lb.LoadBalancerArn)
-	if err != nil {
-		return nil, err
-	}
-	tg, err := p.targetGroup(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +181,13 @@ func (p *Provider) EnsureLoadBalancer(ctx context.Context, want *cloud.LoadBalan
 	lb, err := p.loadBalancer(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if lb == nil {
+		// A target group left by another identity's cluster stops the
+		// create before it starts (ensureTargetGroup checks it again).
+		if _, err := p.targetGroup(ctx); err != nil {
+			return nil, err
+		}
 	}
 	n := &network{subnets: map[string]ec2types.Subnet{}}
 	if err := p.describeSubnets(ctx, n, nil); err != nil {
@@ -290,13 +323,17 @@ func (p *Provider) attachBackends(ctx context.Context, want *cloud.LoadBalancer,
 }
 
 // DeleteLoadBalancer removes the API DNS record, the NLB (and so its
-// listeners), then the target group once no group uses it.
+// listeners), then the target group once no group uses it. It deletes
+// nothing when another identity owns either.
 func (p *Provider) DeleteLoadBalancer(ctx context.Context, cluster, name string) error {
 	if err := p.checkLB(cluster, name); err != nil {
 		return err
 	}
 	lb, err := p.loadBalancer(ctx)
 	if err != nil {
+		return err
+	}
+	if _, err := p.targetGroup(ctx); err != nil {
 		return err
 	}
 	d := p.newDeleter()

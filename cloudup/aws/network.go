@@ -92,7 +92,10 @@ func (p *Provider) describeNetwork(ctx context.Context) (*network, error) {
 			n.rtbs[resourceTag(r.Tags)] = r
 		}
 	}
-	return n, p.describeSecurityGroups(ctx, n, vpcFilter)
+	if err := p.describeSecurityGroups(ctx, n, vpcFilter); err != nil {
+		return nil, err
+	}
+	return n, p.checkNetwork(n)
 }
 
 func (p *Provider) describeSubnets(ctx context.Context, n *network, vpcFilter []ec2types.Filter) error {
@@ -141,6 +144,9 @@ func (p *Provider) describeSecurityGroups(ctx context.Context, n *network, vpcFi
 			return wrap(err, "describe security groups of cluster %s", p.name())
 		}
 		for _, g := range out.SecurityGroups {
+			if err := p.checkOwner("security group "+aws.ToString(g.GroupName), ec2TagMap(g.Tags)); err != nil {
+				return err // before its id is kept for launch templates
+			}
 			key := strings.TrimPrefix(resourceTag(g.Tags), "sg/")
 			n.sgs[key] = g
 			ids[key] = aws.ToString(g.GroupId)
@@ -154,9 +160,11 @@ func (p *Provider) describeSecurityGroups(ctx context.Context, n *network, vpcFi
 
 // FindNetwork reports the cluster's VPC and subnets. A subnet whose
 // routing, NAT gateway or public addressing is not as the model wants, or a
-// network missing its internet gateway or a security group rule, reports
+// network missing its internet gateway or a security group rule, or one
+// made before clusters had identities (EnsureNetwork claims it), reports
 // its type with a short "(incomplete: ...)" (the plan shows 60 characters)
 // so the plan shows a change and the apply repairs it with EnsureNetwork.
+// A network another identity owns is refused (*cloud.ForeignOwnerError).
 func (p *Provider) FindNetwork(ctx context.Context, cluster string) (*cloud.Network, error) {
 	if err := p.checkCluster(cluster); err != nil {
 		return nil, err
@@ -197,6 +205,9 @@ func gateway(cidr string) string {
 // problems lists what differs from the model: network-wide and per subnet.
 func (p *Provider) problems(n *network) (global []string, perSubnet map[string][]string) {
 	perSubnet = map[string][]string{}
+	if len(p.networkUnclaimed(n)) > 0 {
+		global = append(global, "no cluster-id tag")
+	}
 	vpcID := aws.ToString(n.vpc.VpcId)
 	igwID := ""
 	if n.igw == nil {

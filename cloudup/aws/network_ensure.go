@@ -20,7 +20,8 @@ var errMissing = fmt.Errorf("missing: %w", cloud.ErrNotFound)
 // adopted), one subnet per spec subnet, the internet gateway, a NAT gateway
 // (with its elastic IP) per private zone, the route tables and their
 // associations, and the security groups with their rules. It is idempotent:
-// on a complete network it only describes.
+// on a complete network it only describes. A network made before clusters
+// had identities is first claimed with the whole cluster (see claim).
 func (p *Provider) EnsureNetwork(ctx context.Context, want *cloud.Network) (*cloud.Network, error) {
 	if err := p.checkCluster(want.Cluster); err != nil {
 		return nil, err
@@ -33,6 +34,11 @@ func (p *Provider) EnsureNetwork(ctx context.Context, want *cloud.Network) (*clo
 	n, err := p.describeNetwork(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(p.networkUnclaimed(n)) > 0 {
+		if err := p.claim(ctx, n); err != nil {
+			return nil, err
+		}
 	}
 	steps := []func(context.Context, *network) error{
 		p.ensureVPC, p.ensureSubnets, p.ensureInternetGateway, p.ensureNATGateways, p.ensureRouteTables, p.ensureSecurityGroups,

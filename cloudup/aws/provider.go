@@ -43,6 +43,12 @@ type Options struct {
 	DeleteBackoff time.Duration
 	// ImageOwners are the AMI owners FindImage searches (default "self").
 	ImageOwners []string
+	// Owner is the cluster's identity (hull passes the one in its state
+	// store). Every resource made is tagged with it, and every call refuses
+	// a resource of the cluster's name tagged with another (see owner.go).
+	// Without an ID the provider neither tags nor refuses, as before
+	// clusters had identities.
+	Owner cloud.Owner
 }
 
 func (o Options) withDefaults() Options {
@@ -66,6 +72,7 @@ type Provider struct {
 	cluster *v1alpha1.Cluster
 	model   *awsmodel.Cluster
 	opts    Options
+	owner   cloud.Owner
 
 	ec2 *ec2.Client
 	asg *autoscaling.Client
@@ -105,7 +112,14 @@ func New(ctx context.Context, c *v1alpha1.Cluster, opts Options) (*Provider, err
 	if c.Spec.CloudProvider != v1alpha1.CloudAWS {
 		return nil, fmt.Errorf("aws provider: cluster %s is for cloud %q", c.Metadata.Name, c.Spec.CloudProvider)
 	}
-	m, err := awsmodel.Build(c)
+	owner := opts.Owner
+	if owner.Cluster == "" {
+		owner.Cluster = c.Metadata.Name
+	}
+	if owner.Cluster != c.Metadata.Name {
+		return nil, fmt.Errorf("aws provider: cluster %s given the identity of cluster %s", c.Metadata.Name, owner.Cluster)
+	}
+	m, err := awsmodel.Build(c, owner)
 	if err != nil {
 		return nil, fmt.Errorf("aws provider: cluster %s: %w", c.Metadata.Name, err)
 	}
@@ -131,7 +145,7 @@ func New(ctx context.Context, c *v1alpha1.Cluster, opts Options) (*Provider, err
 		})
 	}
 	return &Provider{
-		cluster: c, model: m, opts: opts,
+		cluster: c, model: m, opts: opts, owner: owner,
 		ec2: ec2.NewFromConfig(cfg), asg: autoscaling.NewFromConfig(cfg), elb: elb.NewFromConfig(cfg),
 		iam: iam.NewFromConfig(cfg), r53: route53.NewFromConfig(cfg),
 		images: map[string]imageInfo{}, iamReady: map[string]bool{}, iamLocks: map[string]*sync.Mutex{},

@@ -94,7 +94,8 @@ func checkGroups(t *testing.T, e *env, targetGroupARN string) {
 			}
 		}
 		want := map[string]string{"Name": name, "hull.dev/cluster": e.name, "hull.dev/instance-group": ig.Metadata.Name,
-			"hull.dev/role": string(ig.Spec.Role), "kubernetes.io/cluster/" + e.name: "owned"}
+			"hull.dev/role": string(ig.Spec.Role), "kubernetes.io/cluster/" + e.name: "owned",
+			"hull.dev/cluster-id": e.opts.Owner.ID, "hull.dev/state-store": e.opts.Owner.Store}
 		if d := cmp.Diff(want, tags); d != "" {
 			t.Errorf("%s: tags (-want +got):\n%s", name, d)
 		}

@@ -69,6 +69,11 @@ func (p *Provider) describeTemplates(ctx context.Context) ([]ec2types.LaunchTemp
 		if err != nil {
 			return nil, wrap(err, "describe launch templates of %s", p.name())
 		}
+		for _, lt := range page.LaunchTemplates {
+			if err := p.checkOwner("launch template "+aws.ToString(lt.LaunchTemplateName), ec2TagMap(lt.Tags)); err != nil {
+				return nil, err
+			}
+		}
 		out = append(out, page.LaunchTemplates...)
 	}
 	return out, nil
@@ -121,7 +126,7 @@ func (p *Provider) EnsureLaunchConfig(ctx context.Context, lc *cloud.LaunchConfi
 	if err != nil {
 		return fmt.Errorf("launch template of group %s: %w", lc.Group, err)
 	}
-	m := awsmodel.NewLaunchTemplate(p.name(), lc.Group, role, lc.Image, lc.MachineType)
+	m := p.model.NewLaunchTemplate(lc.Group, role, lc.Image, lc.MachineType)
 	m.KeyName = p.model.KeyPair.Name
 	lts, err := p.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{m.Name}})
 	if err != nil && !isNotFound(err) {
@@ -134,10 +139,17 @@ func (p *Provider) EnsureLaunchConfig(ctx context.Context, lc *cloud.LaunchConfi
 		if tags[awsmodel.TagCluster] != p.name() {
 			return fmt.Errorf("launch template %s exists but belongs to cluster %q", m.Name, tags[awsmodel.TagCluster])
 		}
+		if err := p.checkOwner("launch template "+m.Name, tags); err != nil {
+			return err
+		}
 		if tags[awsmodel.TagConfigVersion] == lc.ConfigVersion && tags[awsmodel.TagImage] == lc.Image &&
 			tags[awsmodel.TagMachineType] == lc.MachineType && tags[awsmodel.TagKeyName] == m.KeyName &&
 			tags[awsmodel.TagTemplateVersion] == strconv.FormatInt(aws.ToInt64(have.LatestVersionNumber), 10) {
-			return nil
+			if !p.unclaimed(tags) {
+				return nil
+			}
+			_, err := p.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{aws.ToString(have.LaunchTemplateId)}, Tags: ec2TagList(m.Tags)})
+			return wrap(err, "claim launch template %s", m.Name)
 		}
 	}
 	data, err := p.templateData(ctx, m, lc)
@@ -217,13 +229,24 @@ func (p *Provider) templateData(ctx context.Context, m awsmodel.LaunchTemplate, 
 	}, nil
 }
 
-// DeleteLaunchConfig deletes the group's launch template.
+// DeleteLaunchConfig deletes the group's launch template, unless another
+// identity owns it.
 func (p *Provider) DeleteLaunchConfig(ctx context.Context, cluster, group string) error {
 	if err := p.checkCluster(cluster); err != nil {
 		return err
 	}
 	name := awsmodel.GroupResourceName(cluster, group)
-	_, err := p.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateName: aws.String(name)})
+	lts, err := p.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{name}})
+	if isNotFound(err) || (err == nil && len(lts.LaunchTemplates) == 0) {
+		return nil
+	}
+	if err != nil {
+		return wrap(err, "describe launch template %s", name)
+	}
+	if err := p.checkOwner("launch template "+name, ec2TagMap(lts.LaunchTemplates[0].Tags)); err != nil {
+		return err
+	}
+	_, err = p.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateName: aws.String(name)})
 	if isNotFound(err) {
 		return nil
 	}

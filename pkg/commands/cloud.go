@@ -84,7 +84,7 @@ func providerFor(ctx context.Context, reg *registry.Registry, c *v1alpha1.Cluste
 		if err != nil {
 			return nil, nil, err
 		}
-		p, err := aws.New(ctx, cc, aws.Options{})
+		p, err := aws.New(ctx, cc, aws.Options{Owner: owner})
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to AWS for cluster %s: %w", name, err)
 		}

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
 
@@ -51,5 +54,31 @@ func TestRolePolicyGrantsStatePaths(t *testing.T) {
 	c.Spec.ConfigBase = "file:///state/p.example.com"
 	if b, _ := json.Marshal(rolePolicy(c, v1alpha1.RoleBastion)); !strings.Contains(string(b), `"Deny"`) {
 		t.Errorf("bastion on a non-S3 store should get nothing: %s", b)
+	}
+}
+
+// TestOwnerTags: the identity always; the store as a tag value IAM and
+// Elastic Load Balancing accept, without what may hold credentials, or
+// not at all.
+func TestOwnerTags(t *testing.T) {
+	const id = "7b0c6f0e-1d2a-4f5b-9c3e-8a4d2e6f1b70"
+	for _, tc := range []struct {
+		store string
+		want  map[string]string
+	}{
+		{"s3://bucket/prefix", map[string]string{TagClusterID: id, TagStateStore: "s3://bucket/prefix"}},
+		{"s3://bucket/prefix?region=eu-west-1&endpoint=http://127.0.0.1:7070", map[string]string{TagClusterID: id, TagStateStore: "s3://bucket/prefix"}},
+		{"azblob://user:secret@container/p#frag", map[string]string{TagClusterID: id, TagStateStore: "azblob://container/p"}},
+		{"file:///home/ops/.hull/state", map[string]string{TagClusterID: id, TagStateStore: "file:///home/ops/.hull/state"}},
+		{"file:///home/ops/~state", map[string]string{TagClusterID: id}},
+		{"s3://bucket/" + strings.Repeat("p", 250), map[string]string{TagClusterID: id}},
+		{"", map[string]string{TagClusterID: id}},
+	} {
+		if d := cmp.Diff(tc.want, OwnerTags(cloud.Owner{ID: id, Store: tc.store})); d != "" {
+			t.Errorf("OwnerTags(store %q) (-want +got):\n%s", tc.store, d)
+		}
+	}
+	if got := ClusterTags("c.example.com", cloud.Owner{Store: "s3://bucket"}); len(got) != 2 || got[TagCluster] != "c.example.com" {
+		t.Errorf("without an identity the cluster tags are the name's only: %v", got)
 	}
 }

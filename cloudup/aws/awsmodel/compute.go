@@ -92,14 +92,13 @@ var RootVolumeSizes = map[v1alpha1.InstanceGroupRole]int32{
 
 // GroupTags are on a group's launch template, its autoscaling group and its
 // machines.
-func GroupTags(cluster, group string, role v1alpha1.InstanceGroupRole) map[string]string {
-	return withTags(ClusterTags(cluster), TagName, GroupResourceName(cluster, group),
-		TagInstanceGroup, group, TagRole, string(role))
+func (m *Cluster) GroupTags(group string, role v1alpha1.InstanceGroupRole) map[string]string {
+	return withTags(m.Tags, TagName, GroupResourceName(m.Name, group), TagInstanceGroup, group, TagRole, string(role))
 }
 
 // NewLaunchTemplate describes the launch template of a group.
-func NewLaunchTemplate(cluster, group string, role v1alpha1.InstanceGroupRole, image, machineType string) LaunchTemplate {
-	tags := GroupTags(cluster, group, role)
+func (m *Cluster) NewLaunchTemplate(group string, role v1alpha1.InstanceGroupRole, image, machineType string) LaunchTemplate {
+	cluster, tags := m.Name, m.GroupTags(group, role)
 	return LaunchTemplate{
 		Name: GroupResourceName(cluster, group), Group: group, Role: role,
 		ImageName: image, InstanceType: machineType,
@@ -123,12 +122,12 @@ type AutoScalingGroup struct {
 }
 
 // NewAutoScalingGroup describes the autoscaling group of a group.
-func NewAutoScalingGroup(cluster, group string, role v1alpha1.InstanceGroupRole, minSize, maxSize int32, subnets []string) AutoScalingGroup {
-	name := GroupResourceName(cluster, group)
+func (m *Cluster) NewAutoScalingGroup(group string, role v1alpha1.InstanceGroupRole, minSize, maxSize int32, subnets []string) AutoScalingGroup {
+	name := GroupResourceName(m.Name, group)
 	return AutoScalingGroup{
 		Name: name, LaunchTemplate: name, MinSize: minSize, MaxSize: maxSize, Subnets: subnets,
 		TargetGroup: role == v1alpha1.RoleControlPlane,
-		Tags:        GroupTags(cluster, group, role),
+		Tags:        m.GroupTags(group, role),
 	}
 }
 

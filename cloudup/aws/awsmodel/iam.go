@@ -39,7 +39,7 @@ type Statement struct {
 	Condition map[string]any    `json:"Condition,omitempty"`
 }
 
-func iamRoles(c *v1alpha1.Cluster) ([]IAMRole, error) {
+func iamRoles(c *v1alpha1.Cluster, tags map[string]string) ([]IAMRole, error) {
 	roles := []v1alpha1.InstanceGroupRole{v1alpha1.RoleControlPlane, v1alpha1.RoleNode}
 	if c.Spec.Bastion != nil {
 		roles = append(roles, v1alpha1.RoleBastion)
@@ -60,7 +60,7 @@ func iamRoles(c *v1alpha1.Cluster) ([]IAMRole, error) {
 		out = append(out, IAMRole{
 			Role: r, Name: name, PolicyName: "hull-" + RoleKey(r),
 			AssumeRolePolicy: string(assume), Policy: string(doc),
-			Tags: withTags(ClusterTags(c.Metadata.Name), TagRole, string(r)),
+			Tags: withTags(tags, TagRole, string(r)),
 		})
 	}
 	return out, nil

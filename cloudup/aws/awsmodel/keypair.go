@@ -34,14 +34,14 @@ func KeyPairName(cluster, publicKey string) string {
 	return limit("hull."+cluster, 255-17) + "-" + hex.EncodeToString(sum[:])[:16]
 }
 
-func keyPair(c *v1alpha1.Cluster) KeyPair {
+func keyPair(c *v1alpha1.Cluster, tags map[string]string) KeyPair {
 	switch {
 	case c.Spec.SSHKeyName != "":
 		return KeyPair{Name: c.Spec.SSHKeyName}
 	case c.Spec.SSHPublicKey != "":
 		name := KeyPairName(c.Metadata.Name, c.Spec.SSHPublicKey)
 		return KeyPair{Name: name, PublicKey: strings.TrimSpace(c.Spec.SSHPublicKey),
-			Tags: withTags(ClusterTags(c.Metadata.Name), TagName, name)}
+			Tags: withTags(tags, TagName, name)}
 	}
 	return KeyPair{}
 }

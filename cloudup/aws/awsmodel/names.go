@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
+	"net/url"
+	"regexp"
 	"strings"
 
+	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
 
@@ -33,15 +36,59 @@ const (
 	TagTemplateVersion = "hull.dev/launch-template-version"
 	// TagKeyName is the SSH key pair a launch template names ("" none).
 	TagKeyName = "hull.dev/key-name"
+	// TagClusterID is the identity of the cluster that owns the resource
+	// (cloud.Owner.ID, kept in its state store): two stores' clusters of
+	// one name share TagCluster, never this. TagStateStore names that
+	// store, for the error that refuses another store's caller.
+	TagClusterID  = "hull.dev/cluster-id"
+	TagStateStore = "hull.dev/state-store"
 )
 
 // KubernetesClusterTag is the tag the Kubernetes AWS cloud provider uses to
 // tell a cluster's resources; its value is "owned".
 func KubernetesClusterTag(cluster string) string { return "kubernetes.io/cluster/" + cluster }
 
-// ClusterTags are on every resource hull creates for cluster.
-func ClusterTags(cluster string) map[string]string {
-	return map[string]string{TagCluster: cluster, KubernetesClusterTag(cluster): "owned"}
+// ClusterTags are on every resource hull creates for cluster: its name
+// and, when the owner has one, the owner's identity (OwnerTags).
+func ClusterTags(cluster string, owner cloud.Owner) map[string]string {
+	tags := map[string]string{TagCluster: cluster, KubernetesClusterTag(cluster): "owned"}
+	maps.Copy(tags, OwnerTags(owner))
+	return tags
+}
+
+// OwnerTags mark a resource as the owner's: its identity, and its state
+// store when the URL makes a valid tag value; none without an identity.
+func OwnerTags(owner cloud.Owner) map[string]string {
+	if owner.ID == "" {
+		return map[string]string{}
+	}
+	tags := map[string]string{TagClusterID: owner.ID}
+	if v := StoreTagValue(owner.Store); v != "" {
+		tags[TagStateStore] = v
+	}
+	return tags
+}
+
+// tagValue is what IAM and Elastic Load Balancing accept in a tag value
+// (EC2 and Auto Scaling accept more), at most 256 characters.
+var tagValue = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,256}$`)
+
+// StoreTagValue is a state store URL as a tag value: without user
+// information, query or fragment (they may hold credentials or local
+// options), "" when what is left is no valid tag value. The tag only
+// helps a person find the owner, so leaving it out is better than
+// writing a truncated URL that names another store.
+func StoreTagValue(storeURL string) string {
+	u, err := url.Parse(storeURL)
+	if err != nil || u.Scheme == "" {
+		return ""
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	v := u.String()
+	if !tagValue.MatchString(v) {
+		return ""
+	}
+	return v
 }
 
 // withTags returns base plus extra (extra wins).

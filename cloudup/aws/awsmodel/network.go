@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
 
@@ -11,9 +12,11 @@ import (
 // per-group launch templates and autoscaling groups.
 type Cluster struct {
 	Name string
-	// Tags are on every resource (ClusterTags).
-	Tags map[string]string
-	VPC  VPC
+	// Owner is the cluster's identity; Tags, on every resource
+	// (ClusterTags), carry it.
+	Owner cloud.Owner
+	Tags  map[string]string
+	VPC   VPC
 	// Subnets in spec order.
 	Subnets        []Subnet
 	NATGateways    []NATGateway
@@ -81,11 +84,12 @@ func (r RouteTable) Resource() string { return "rtb/" + r.Key }
 const TargetIGW = "igw"
 
 // Build derives the AWS network, security groups, IAM roles and API load
-// balancer of a completed cluster.
-func Build(c *v1alpha1.Cluster) (*Cluster, error) {
+// balancer of a completed cluster, every resource tagged for owner (a zero
+// owner: the cluster name only, as hull did before clusters had an identity).
+func Build(c *v1alpha1.Cluster, owner cloud.Owner) (*Cluster, error) {
 	name := c.Metadata.Name
 	n := c.Spec.Networking
-	m := &Cluster{Name: name, Tags: ClusterTags(name)}
+	m := &Cluster{Name: name, Owner: owner, Tags: ClusterTags(name, owner)}
 	m.VPC = VPC{ID: n.NetworkID, CIDR: n.NetworkCIDR, Tags: withTags(m.Tags, TagName, name, TagResource, "vpc")}
 	if m.VPC.ID != "" {
 		m.VPC.Tags = nil
@@ -146,10 +150,10 @@ func Build(c *v1alpha1.Cluster) (*Cluster, error) {
 		nat.Tags = withTags(m.Tags, TagName, nat.Zone+"."+name, TagResource, nat.Resource())
 	}
 	m.Bastion = c.Spec.Bastion != nil
-	m.KeyPair = keyPair(c)
-	m.SecurityGroups = securityGroups(c, m.Bastion)
+	m.KeyPair = keyPair(c, m.Tags)
+	m.SecurityGroups = securityGroups(c, m.Bastion, m.Tags)
 	var err error
-	if m.Roles, err = iamRoles(c); err != nil {
+	if m.Roles, err = iamRoles(c, m.Tags); err != nil {
 		return nil, err
 	}
 	if m.LoadBalancer, err = loadBalancer(c, m); err != nil {

@@ -86,7 +86,7 @@ func tcpFromCIDRs(port int32, cidrs []string, why string) []Rule {
 // allows it for kubenet; the API is open from kubernetesAPIAccess through
 // the load balancer only; SSH is open from sshAccess to the bastion, or,
 // with no bastion, to the machines themselves.
-func securityGroups(c *v1alpha1.Cluster, bastion bool) []SecurityGroup {
+func securityGroups(c *v1alpha1.Cluster, bastion bool, tags map[string]string) []SecurityGroup {
 	name := c.Metadata.Name
 	ssh := func() []Rule {
 		if bastion {
@@ -124,7 +124,7 @@ func securityGroups(c *v1alpha1.Cluster, bastion bool) []SecurityGroup {
 	for i := range out {
 		sg := &out[i]
 		sg.Name = sg.Key + "." + name
-		sg.Tags = withTags(ClusterTags(name), TagName, sg.Name, TagResource, sg.Resource())
+		sg.Tags = withTags(tags, TagName, sg.Name, TagResource, sg.Resource())
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
+	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/apis/validation"
 )
@@ -65,9 +66,11 @@ func tfName(s string) string {
 // completed cluster (the same model the aws provider applies) into dir:
 // one file per concern plus the user-data of each group under data/.
 // userData is each group's user-data, by group name, as cloudup makes it.
-// The output is deterministic: maps are written with sorted keys.
-func WriteTerraform(dir string, cluster *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, userData map[string][]byte) error {
-	files, data, err := Render(cluster, igs, userData)
+// Every resource is tagged with owner, the cluster's identity, as
+// --target direct tags it. The output is deterministic: maps are written
+// with sorted keys.
+func WriteTerraform(dir string, cluster *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, userData map[string][]byte, owner cloud.Owner) error {
+	files, data, err := Render(cluster, igs, userData, owner)
 	if err != nil {
 		return err
 	}
@@ -107,14 +110,14 @@ func removeStaleUserData(dir string, keep map[string][]byte) error {
 }
 
 // Render returns the .tf.json files and the data files by name.
-func Render(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, userData map[string][]byte) (files, data map[string][]byte, err error) {
+func Render(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, userData map[string][]byte, owner cloud.Owner) (files, data map[string][]byte, err error) {
 	if c.Spec.CloudProvider != v1alpha1.CloudAWS {
 		return nil, nil, fmt.Errorf("terraform: cluster %s is for cloud %q, not aws", c.Metadata.Name, c.Spec.CloudProvider)
 	}
 	if c.Spec.DNSZone == "" {
 		return nil, nil, fmt.Errorf("terraform: cluster %s: %w", c.Metadata.Name, ErrNeedsDNSZone)
 	}
-	m, err := awsmodel.Build(c)
+	m, err := awsmodel.Build(c, owner)
 	if err != nil {
 		return nil, nil, fmt.Errorf("terraform: cluster %s: %w", c.Metadata.Name, err)
 	}
@@ -312,7 +315,7 @@ func (w *writer) compute(igs []*v1alpha1.InstanceGroup, userData map[string][]by
 			return fmt.Errorf("terraform: no user-data for instance group %s", group)
 		}
 		used[ig.Spec.Role] = true
-		lt := awsmodel.NewLaunchTemplate(w.m.Name, group, ig.Spec.Role, ig.Spec.Image, ig.Spec.MachineType)
+		lt := w.m.NewLaunchTemplate(group, ig.Spec.Role, ig.Spec.Image, ig.Spec.MachineType)
 		lt.KeyName = w.m.KeyPair.Name
 		name := tfName(lt.Name)
 		ami := tfName(lt.ImageName)
@@ -341,7 +344,7 @@ func (w *writer) compute(igs []*v1alpha1.InstanceGroup, userData map[string][]by
 			body["tags"] = merge(body["tags"].(map[string]string), map[string]string{awsmodel.TagKeyName: k.Name})
 		}
 		d.resource("aws_launch_template", name, body)
-		asg := awsmodel.NewAutoScalingGroup(w.m.Name, group, ig.Spec.Role, *ig.Spec.MinSize, *ig.Spec.MaxSize, ig.Spec.Subnets)
+		asg := w.m.NewAutoScalingGroup(group, ig.Spec.Role, *ig.Spec.MinSize, *ig.Spec.MaxSize, ig.Spec.Subnets)
 		var subnets []string
 		for _, s := range asg.Subnets {
 			subnets = append(subnets, w.subnetID(s))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hullproject/hull/cloudup"
 	"github.com/hullproject/hull/cloudup/aws/terraform"
+	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
@@ -27,6 +28,10 @@ import (
 var refRE = regexp.MustCompile(`\$\{(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.`)
 
 var update = flag.Bool("update", false, "rewrite golden files")
+
+// GoldenOwner is the identity the goldens' resources are tagged with;
+// tests/awscli puts it in place of the one `hull create cluster` made.
+var GoldenOwner = cloud.Owner{ID: "7b0c6f0e-1d2a-4f5b-9c3e-8a4d2e6f1b70", Store: "s3://hull-state"}
 
 // Cases are the clusters the goldens pin: 1 and 3 control planes, public
 // and private (with a bastion) topology; an existing VPC with one existing
@@ -98,7 +103,7 @@ func TestGolden(t *testing.T) {
 		t.Run(tc.golden, func(t *testing.T) {
 			c, igs, ud := completed(t, tc.opts, tc.edit)
 			dir := t.TempDir()
-			if err := terraform.WriteTerraform(dir, c, igs, ud); err != nil {
+			if err := terraform.WriteTerraform(dir, c, igs, ud, GoldenOwner); err != nil {
 				t.Fatal(err)
 			}
 			got := readTree(t, dir)
@@ -116,7 +121,7 @@ func TestGolden(t *testing.T) {
 				t.Errorf("terraform (-golden +got):\n%s", d)
 			}
 			// Rendering twice gives the same bytes.
-			again, _, err := terraform.Render(c, igs, ud)
+			again, _, err := terraform.Render(c, igs, ud, GoldenOwner)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +167,7 @@ func readTree(t *testing.T, dir string) string {
 func TestReferences(t *testing.T) {
 	for _, tc := range cases {
 		c, igs, ud := completed(t, tc.opts, tc.edit)
-		files, _, err := terraform.Render(c, igs, ud)
+		files, _, err := terraform.Render(c, igs, ud, GoldenOwner)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,6 +56,7 @@ func (s *Server) iamHandlers() map[string]handler {
 		"CreateInstanceProfile": s.createInstanceProfile, "GetInstanceProfile": s.getInstanceProfile,
 		"DeleteInstanceProfile": s.deleteInstanceProfile, "AddRoleToInstanceProfile": s.addRoleToInstanceProfile,
 		"RemoveRoleFromInstanceProfile": s.removeRoleFromInstanceProfile, "ListInstanceProfilesForRole": s.listInstanceProfilesForRole,
+		"TagRole": s.tagRole, "TagInstanceProfile": s.tagInstanceProfile,
 	}
 }
 
@@ -344,4 +345,40 @@ func (s *Server) listInstanceProfilesForRole(p params) ([]x, *apiError) {
 
 func (s *Server) getCallerIdentity(params) ([]x, *apiError) {
 	return []x{txt("Arn", "arn:aws:iam::"+Account+":user/awsemu"), txt("UserId", "AIDAAWSEMU0000000000"), txt("Account", Account)}, nil
+}
+
+// tagRole adds or replaces tags of a role (IAM allows 50).
+func (s *Server) tagRole(p params) ([]x, *apiError) {
+	r, aerr := s.role(p.str("RoleName"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	return nil, addIAMTags(r.tags, tagMap(p))
+}
+
+func (s *Server) tagInstanceProfile(p params) ([]x, *apiError) {
+	ip, aerr := s.profile(p.str("InstanceProfileName"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	if ip.tags == nil {
+		ip.tags = map[string]string{}
+	}
+	return nil, addIAMTags(ip.tags, tagMap(p))
+}
+
+func addIAMTags(have, add map[string]string) *apiError {
+	n := len(have)
+	for k := range add {
+		if _, ok := have[k]; !ok {
+			n++
+		}
+	}
+	if n > 50 {
+		return newErr(http.StatusConflict, "LimitExceeded", "The number of tags has reached the maximum limit of 50.")
+	}
+	for k, v := range add {
+		have[k] = v
+	}
+	return nil
 }
