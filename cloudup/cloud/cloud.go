@@ -229,12 +229,14 @@ type ForeignOwnerError struct {
 
 func (e *ForeignOwnerError) Error() string {
 	owner := "cluster id " + e.Owner.ID
+	way := "run hull against the state store that created it"
 	if e.Owner.Store != "" {
 		owner += " of state store " + e.Owner.Store
+		way = "run hull against its own store (--state " + e.Owner.Store + ")"
 	}
 	return fmt.Sprintf("%s belongs to another cluster named %s (%s), not to the cluster of %s (id %s); hull leaves it alone. "+
-		"To change or delete that cluster, run hull against its own store (--state %s); to create a new cluster here, pick another name",
-		e.Resource, e.Owner.Cluster, owner, e.Caller.Store, e.Caller.ID, e.Owner.Store)
+		"To change or delete that cluster, %s; to create a new cluster here, pick another name",
+		e.Resource, e.Owner.Cluster, owner, e.Caller.Store, e.Caller.ID, way)
 }
 
 // ErrForeignOwner is matched (errors.Is) by every *ForeignOwnerError.
