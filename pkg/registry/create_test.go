@@ -59,11 +59,22 @@ func want(t *testing.T, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, keys
 	for _, o := range objs {
 		out[o.key] = string(o.data)
 	}
-	return out
+	return maskID(out, c.Metadata.Name)
 }
 
+// withoutLock drops the lock object and masks the cluster identity, which
+// is random (see maskID).
 func withoutLock(m map[string]string, cluster string) map[string]string {
 	delete(m, LockKey(cluster))
+	return maskID(m, cluster)
+}
+
+// maskID replaces a well-formed identity by a placeholder, so contents
+// compare; a missing or malformed one stays as it is and shows in a diff.
+func maskID(m map[string]string, cluster string) map[string]string {
+	if id, ok := m[ClusterIDKey(cluster)]; ok && len(strings.TrimSpace(id)) == 36 {
+		m[ClusterIDKey(cluster)] = "<cluster id>"
+	}
 	return m
 }
 
@@ -112,6 +123,11 @@ func TestCreateRemovesLeftoversOfKilledCreate(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := contents(t, r.Store(), name)
+		for _, o := range objs {
+			if o.key == ClusterIDKey(name) && got[o.key] == string(o.data) {
+				t.Errorf("the killed create's identity %q was kept; a new cluster needs a new one", o.data)
+			}
+		}
 		if _, ok := got[LockKey(name)]; !ok {
 			t.Errorf("lock object %s was removed", LockKey(name))
 		}
