@@ -66,9 +66,23 @@ func (c *Controller) Sync(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
+	// The kubelet renews its Lease every 10 s but writes its status only
+	// every few minutes when nothing changes, so a stale Lease is the
+	// earliest sign of a dead machine (a cluster restored from a backup
+	// holds Nodes whose status still says Ready).
+	leases, err := c.Kube.CoordinationV1().Leases(corev1.NamespaceNodeLease).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list node leases: %w", err)
+	}
+	renewed := map[string]time.Time{}
+	for _, l := range leases.Items {
+		if l.Spec.RenewTime != nil {
+			renewed[l.Name] = l.Spec.RenewTime.Time
+		}
+	}
 	var suspects []corev1.Node
 	for _, n := range nodes.Items {
-		if n.Name != c.Self && c.notReadySince(&n) {
+		if n.Name != c.Self && (c.notReadySince(&n) || c.stale(renewed[n.Name], n.CreationTimestamp.Time)) {
 			suspects = append(suspects, n)
 		}
 	}
@@ -101,17 +115,18 @@ func (c *Controller) Sync(ctx context.Context) ([]string, error) {
 	return deleted, nil
 }
 
+// stale reports whether a Lease last renewed at renewed (zero: never; then
+// the Node's creation counts) is older than Grace.
+func (c *Controller) stale(renewed, created time.Time) bool {
+	if renewed.IsZero() {
+		renewed = created
+	}
+	return c.now().Sub(renewed) > c.grace()
+}
+
 // notReadySince reports whether n's Ready condition has not been True for
 // longer than Grace (a Node that never reported counts from its creation).
 func (c *Controller) notReadySince(n *corev1.Node) bool {
-	grace := c.Grace
-	if grace <= 0 {
-		grace = DefaultGrace
-	}
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
 	since := n.CreationTimestamp.Time
 	for _, cond := range n.Status.Conditions {
 		if cond.Type != corev1.NodeReady {
@@ -125,7 +140,21 @@ func (c *Controller) notReadySince(n *corev1.Node) bool {
 			since = cond.LastHeartbeatTime.Time
 		}
 	}
-	return now().Sub(since) > grace
+	return c.now().Sub(since) > c.grace()
+}
+
+func (c *Controller) grace() time.Duration {
+	if c.Grace <= 0 {
+		return DefaultGrace
+	}
+	return c.Grace
+}
+
+func (c *Controller) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 func (c *Controller) log() *slog.Logger {

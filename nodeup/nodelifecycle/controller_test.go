@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -53,6 +54,17 @@ func node(t *testing.T, kube kubernetes.Interface, name string, status corev1.Co
 	}
 }
 
+// lease records the node's kubelet Lease as last renewed at at.
+func lease(t *testing.T, kube kubernetes.Interface, name string, at time.Time) {
+	t.Helper()
+	renew := metav1.NewMicroTime(at)
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: corev1.NamespaceNodeLease},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &name, RenewTime: &renew}}
+	if _, err := kube.CoordinationV1().Leases(corev1.NamespaceNodeLease).Create(context.Background(), l, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func nodeNames(t *testing.T, kube kubernetes.Interface) []string {
 	t.Helper()
 	list, err := kube.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
@@ -75,7 +87,10 @@ func TestSyncDeletesOnlyNodesOfGoneMachines(t *testing.T) {
 	node(t, kube, "i-gone", corev1.ConditionUnknown, old)        // dead long enough, machine gone: deleted
 	node(t, kube, "i-rebooting", corev1.ConditionUnknown, old)   // dead long enough, machine listed: kept
 	node(t, kube, "i-just-died", corev1.ConditionFalse, now)     // machine gone but within the grace: kept
-	node(t, kube, "i-ready-but-gone", corev1.ConditionTrue, old) // Ready: never asked about
+	node(t, kube, "i-ready-but-gone", corev1.ConditionTrue, old) // Ready, Lease fresh: kept
+	lease(t, kube, "i-ready-but-gone", now)
+	node(t, kube, "i-restored", corev1.ConditionTrue, old) // status says Ready (restored from a backup) but its Lease is stale: deleted
+	lease(t, kube, "i-restored", old)
 
 	api, calls := machineAPI(t, "i-self", "i-rebooting")
 	c := &Controller{Kube: kube, Instances: api, Self: "i-self", Grace: time.Minute}
@@ -83,7 +98,8 @@ func TestSyncDeletesOnlyNodesOfGoneMachines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"i-gone"}, deleted); diff != "" {
+	sort.Strings(deleted)
+	if diff := cmp.Diff([]string{"i-gone", "i-restored"}, deleted); diff != "" {
 		t.Errorf("deleted (-want +got):\n%s", diff)
 	}
 	want := []string{"i-just-died", "i-ready-but-gone", "i-rebooting", "i-self"}
@@ -94,10 +110,13 @@ func TestSyncDeletesOnlyNodesOfGoneMachines(t *testing.T) {
 		t.Errorf("machine API asked %d times, want once", calls.Load())
 	}
 
-	// Once i-just-died is past the grace it goes too.
+	// Past the grace, i-just-died goes too, and so does i-ready-but-gone,
+	// whose kubelet stopped renewing its Lease.
 	c.Now = func() time.Time { return now.Add(2 * time.Minute) }
-	if deleted, err = c.Sync(context.Background()); err != nil || !cmp.Equal(deleted, []string{"i-just-died"}) {
-		t.Errorf("second sync deleted %v, %v; want [i-just-died]", deleted, err)
+	deleted, err = c.Sync(context.Background())
+	sort.Strings(deleted)
+	if want := []string{"i-just-died", "i-ready-but-gone"}; err != nil || !cmp.Equal(deleted, want) {
+		t.Errorf("second sync deleted %v, %v; want %v", deleted, err, want)
 	}
 }
 
@@ -105,6 +124,7 @@ func TestSyncAsksTheCloudOnlyAboutDeadNodes(t *testing.T) {
 	kube := kubetest.Start(t).Client()
 	node(t, kube, "i-self", corev1.ConditionTrue, time.Now())
 	node(t, kube, "i-other", corev1.ConditionTrue, time.Now())
+	lease(t, kube, "i-other", time.Now())
 	api, calls := machineAPI(t)
 	c := &Controller{Kube: kube, Instances: api, Self: "i-self"}
 	if deleted, err := c.Sync(context.Background()); err != nil || len(deleted) != 0 {
