@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -9,6 +10,7 @@ import (
 	"github.com/hullproject/hull/cloudup"
 
 	"github.com/hullproject/hull/pkg/apis/validation"
+	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
 )
 
@@ -60,6 +62,9 @@ func (o *rootOptions) deleteCluster(ctx context.Context, name string, yes bool) 
 		return err
 	}
 	c, _, err := reg.GetCluster(ctx, name)
+	if errors.Is(err, state.ErrNotFound) {
+		return o.deleteLeftovers(ctx, reg, name, yes, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -102,6 +107,34 @@ func (o *rootOptions) deleteCluster(ctx context.Context, name string, yes bool) 
 		return err
 	}
 	fmt.Fprintf(o.out, "Deleted cluster %s\n", name)
+	return nil
+}
+
+// deleteLeftovers handles a cluster whose config is gone but whose other
+// objects remain: a delete killed after it removed the config (it removes
+// the config first), or a create killed before it wrote it. Running delete
+// again removes them, so a re-run after a kill converges. With nothing left
+// the cluster simply does not exist (notFound).
+func (o *rootOptions) deleteLeftovers(ctx context.Context, reg *registry.Registry, name string, yes bool, notFound error) error {
+	objs, err := reg.Store().List(ctx, name+"/")
+	if err != nil {
+		return err
+	}
+	if len(objs) == 0 {
+		return notFound
+	}
+	if !yes {
+		fmt.Fprintf(o.out, "Cluster %s does not exist in %s, but an interrupted create or delete left %d objects under %s/:\n", name, reg.Store().URL(), len(objs), name)
+		for _, obj := range objs {
+			fmt.Fprintf(o.out, "  %s\n", obj.Key)
+		}
+		fmt.Fprintln(o.out, "\nMust specify --yes to remove them.")
+		return nil
+	}
+	if err := reg.DeleteCluster(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "Removed %d objects an interrupted create or delete of cluster %s left behind\n", len(objs), name)
 	return nil
 }
 
