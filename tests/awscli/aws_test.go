@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/state/statetest"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 	"github.com/hullproject/hull/tests/harness"
 )
 
@@ -36,7 +36,7 @@ const image = "hull-kubernetes-1.37.2-amd64"
 // each AWS service the provider uses at the emulator through its own
 // AWS_ENDPOINT_URL_<SERVICE>, the state store at versitygw through its URL.
 // Both take the same standard credential variables; the emulator ignores them.
-func newAWSEnv(t *testing.T, o awsemu.Options) (*awsemu.Server, *harness.Env) {
+func newAWSEnv(t *testing.T, o awstest.Options) (*awstest.Server, *harness.Env) {
 	t.Helper()
 	emu, e := newAWSEnvNoImage(t, o)
 	emu.AddImage(image)
@@ -44,10 +44,10 @@ func newAWSEnv(t *testing.T, o awsemu.Options) (*awsemu.Server, *harness.Env) {
 }
 
 // newAWSEnvNoImage is newAWSEnv without the default image.
-func newAWSEnvNoImage(t *testing.T, o awsemu.Options) (*awsemu.Server, *harness.Env) {
+func newAWSEnvNoImage(t *testing.T, o awstest.Options) (*awstest.Server, *harness.Env) {
 	t.Helper()
 	store := statetest.StartS3(t)
-	emu := awsemu.NewWithOptions(o)
+	emu := awstest.NewWithOptions(o)
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	e := harness.NewEnv(t, hullBin)
@@ -73,7 +73,7 @@ func isMutating(action string) bool {
 // environment pointing at the emulator: create, plan, apply, a second apply
 // that changes nothing, and a delete that leaves the account empty.
 func TestAWSLifecycle(t *testing.T) {
-	emu, e := newAWSEnv(t, awsemu.Options{})
+	emu, e := newAWSEnv(t, awstest.Options{})
 	const name = "aws.example.com"
 	e.Must("create", "cluster", name, "--cloud", "aws", "--zones", "us-east-1a,us-east-1b,us-east-1c", "--control-plane-count", "3")
 

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 	"github.com/hullproject/hull/tests/harness"
 )
 
@@ -22,7 +22,7 @@ type rollAction struct {
 
 // rollActions picks the calls that act on machines from the request log,
 // naming each machine's group from before the roll.
-func rollActions(t *testing.T, reqs []awsemu.Request, groupOf map[string]string) []rollAction {
+func rollActions(t *testing.T, reqs []awstest.Request, groupOf map[string]string) []rollAction {
 	t.Helper()
 	var out []rollAction
 	for _, r := range reqs {
@@ -70,7 +70,7 @@ func TestRollingUpdateCloudOnly(t *testing.T) {
 	// Machines move on a clock, as on AWS, not on every call: a
 	// replacement is launched on a tick after its group drops below the
 	// desired capacity and runs a tick later.
-	emu, e := newAWSEnv(t, awsemu.Options{ManualReconcile: true})
+	emu, e := newAWSEnv(t, awstest.Options{ManualReconcile: true})
 	ticking := make(chan struct{})
 	go func() {
 		tick := time.NewTicker(200 * time.Millisecond)
@@ -205,7 +205,7 @@ func TestRollingUpdateCloudOnly(t *testing.T) {
 // surged machine was terminated only once its replacement ran, and that a
 // control-plane machine's replacement ran before the next machine was
 // touched: the control plane is replaced one machine at a time.
-func checkReplacedFirst(t *testing.T, acts []rollAction, events []awsemu.InstanceEvent, groupOf map[string]string) {
+func checkReplacedFirst(t *testing.T, acts []rollAction, events []awstest.InstanceEvent, groupOf map[string]string) {
 	t.Helper()
 	// runningAt is when a machine new to the group first ran.
 	runningAt := map[string]time.Time{}
