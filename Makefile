@@ -13,7 +13,7 @@ RACE_PKGS    := ./pkg/state/... ./pkg/registry/... ./pkg/commands/... ./cloudup/
 
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all build host-deps assets test unit race lint tools docs demo perf clean
+.PHONY: all build host-deps assets test unit race lint tools moto docs demo perf clean
 
 all: build
 
@@ -28,23 +28,39 @@ host-deps:
 	@missing=""; for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then echo ">> installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
-## tools: the real servers the tests run against, built from the Go module proxy.
-tools: $(VERSITYGW)
+## tools: the real servers the tests run against, built from the Go module proxy,
+## and moto.
+tools: $(VERSITYGW) moto
 
 $(VERSITYGW):
 	@mkdir -p $(TOOLS_BIN)
 	@echo ">> installing versitygw $(VERSITYGW_VERSION) (S3 server for state-store tests) into $(TOOLS_BIN)"
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
+## moto: an independent AWS implementation the aws tests run against besides
+## the project's emulator. Machines of this kind have moto $(MOTO_VERSION) in
+## their python3; elsewhere it is installed into a virtual environment.
+MOTO_VERSION := 5.2.1
+MOTO_VENV    := $(HULL_CACHE)/moto-$(MOTO_VERSION)
+MOTO_PYTHON  := $(shell python3 -c 'import moto.server, sys; sys.exit(moto.__version__ != "$(MOTO_VERSION)")' 2>/dev/null && echo python3 || echo $(MOTO_VENV)/bin/python3)
+
+moto:
+	@if ! $(MOTO_PYTHON) -c 'import moto.server' 2>/dev/null; then \
+	  echo ">> installing moto $(MOTO_VERSION) (AWS implementation for the aws tests) into $(MOTO_VENV)"; \
+	  command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv; }; \
+	  python3 -m venv $(MOTO_VENV) && $(MOTO_VENV)/bin/pip install --quiet "moto[server]==$(MOTO_VERSION)"; \
+	fi
+
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Tests that start local-cloud machines need root, and those that run real
-# Kubernetes need the assets repository; make test insists on both rather
-# than skipping those tests quietly.
-TEST_ENV     := HULL_REQUIRE_S3=1 HULL_REQUIRE_ROOT=1 HULL_REQUIRE_ASSETS=1
+# Tests that start local-cloud machines need root, those that run real
+# Kubernetes the assets repository, and the aws tests moto; make test
+# insists on all three rather than skipping those tests quietly.
+TEST_ENV     := HULL_REQUIRE_S3=1 HULL_REQUIRE_ROOT=1 HULL_REQUIRE_ASSETS=1 HULL_REQUIRE_MOTO=1 HULL_MOTO_PYTHON=$(MOTO_PYTHON)
 KUBERNETES_VERSION ?= 1.37.2
 # tests/cluster's upgrade test starts a cluster at this version and
 # upgrades it to KUBERNETES_VERSION.

@@ -9,10 +9,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/ptr"
 
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/state"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // withGroups is a cluster of 1 control plane and node groups spread over
@@ -20,7 +20,7 @@ import (
 func withGroups(t *testing.T, groups int, dnsZone string) *env {
 	t.Helper()
 	e := newEnv(t, newcluster.Options{Name: fmt.Sprintf("budget%d.example.com", groups), Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-		NodeCount: ptr.To(3), DNSZone: dnsZone}, awsemu.Options{})
+		NodeCount: ptr.To(3), DNSZone: dnsZone}, awstest.Options{})
 	if dnsZone != "" {
 		e.srv.AddHostedZone(dnsZone)
 	}

@@ -101,12 +101,15 @@ func aliasDNS(r *r53types.ResourceRecordSet) string {
 }
 
 // ownLoadBalancerDNS matches the DNS names AWS gives the cluster's API
-// load balancer, this one or an earlier one of the same name:
-// <name>-<hex>.elb.<region>.amazonaws.com. The name cannot end in a hex
-// run of another cluster's name, whose load balancer name differs.
+// load balancer, this one or an earlier one of the same name. AWS names a
+// Network Load Balancer <name>-<hex>.elb.<region>.amazonaws.com and an
+// Application (or Classic) one <name>-<id>.<region>.elb.amazonaws.com
+// (ELB user guides, "DNS name"); both are accepted, since moto gives every
+// type the latter. The name cannot end in a hex run of another cluster's
+// name, whose load balancer name differs.
 func (p *Provider) ownLoadBalancerDNS() *regexp.Regexp {
 	return regexp.MustCompile(`^(internal-)?` + regexp.QuoteMeta(p.model.LoadBalancer.Name) +
-		`-[0-9a-f]+\.elb\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\.$`)
+		`-[0-9a-f]+\.(elb\.[a-z0-9-]+|[a-z0-9-]+\.elb)\.amazonaws\.com(\.cn)?\.$`)
 }
 
 func (p *Provider) checkRecord(cluster, name string) error {

@@ -12,9 +12,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hullproject/hull/cloudup"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // nodeupConfigs reads, for every launch template, the nodeup config its
@@ -49,10 +49,10 @@ func (e *env) nodeupConfigs() map[string]nodeup.Config {
 	return cfgs
 }
 
-func route53Calls(reqs []awsemu.Request) int {
+func route53Calls(reqs []awstest.Request) int {
 	n := 0
 	for _, r := range reqs {
-		if r.Service == awsemu.ServiceRoute53 {
+		if r.Service == awstest.ServiceRoute53 {
 			n++
 		}
 	}
@@ -64,7 +64,7 @@ func route53Calls(reqs []awsemu.Request) int {
 // the load balancer first, and every machine reaches the API at its DNS
 // name, which the apiserver certificate carries. No Route 53 call is made.
 func TestAPIEndpointWithoutDNSZone(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "nodns.example.com", Zones: []string{"us-east-1a"}}, awsemu.Options{})
+	e := newEnv(t, newcluster.Options{Name: "nodns.example.com", Zones: []string{"us-east-1a"}}, awstest.Options{})
 	if out := e.update(false); !strings.Contains(out, "The API load balancer does not exist yet") {
 		t.Errorf("dry run does not explain the endpoint:\n%s", out)
 	}
@@ -110,7 +110,7 @@ func TestAPIEndpointWithoutDNSZone(t *testing.T) {
 // record removed behind hull's back shows in the plan and comes back, and
 // delete removes it.
 func TestRoute53Alias(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "dns.example.com", Zones: []string{"us-east-1a"}, DNSZone: "example.com"}, awsemu.Options{})
+	e := newEnv(t, newcluster.Options{Name: "dns.example.com", Zones: []string{"us-east-1a"}, DNSZone: "example.com"}, awstest.Options{})
 	zone := e.srv.AddHostedZone("example.com")
 	e.srv.AddHostedZone("example.org")
 	out := e.update(true)
@@ -155,7 +155,7 @@ func TestRoute53Alias(t *testing.T) {
 // error naming spec.dnsZone; a public name outside the zone one naming
 // spec.api.publicName.
 func TestDNSZoneByID(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "byid.example.com", Zones: []string{"us-east-1a"}, DNSZone: "example.com"}, awsemu.Options{})
+	e := newEnv(t, newcluster.Options{Name: "byid.example.com", Zones: []string{"us-east-1a"}, DNSZone: "example.com"}, awstest.Options{})
 	var out strings.Builder
 	if _, err := cloudup.Update(context.Background(), e.reg, e.provider(), e.name, cloudup.UpdateOptions{Out: &out}); err == nil ||
 		!strings.Contains(err.Error(), "spec.dnsZone: the account has no Route 53 hosted zone named example.com.") {

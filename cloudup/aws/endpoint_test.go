@@ -11,23 +11,23 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	hullaws "github.com/hullproject/hull/cloudup/aws"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // TestStandardChain builds the provider from the standard AWS chain alone:
 // credentials and region from the environment, AWS_ENDPOINT_URL for every
 // service and AWS_ENDPOINT_URL_EC2 for EC2 only.
 func TestStandardChain(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "chain.example.com", Zones: []string{"us-east-1a"}}, awsemu.Options{})
-	ec2Only := awsemu.New()
+	e := newEnv(t, newcluster.Options{Name: "chain.example.com", Zones: []string{"us-east-1a"}}, awstest.Options{})
+	ec2Only := awstest.New()
 	ec2Only.AddImage(e.igs[0].Spec.Image)
 	ts := httptest.NewServer(ec2Only)
 	defer ts.Close()
 	all := httptest.NewServer(e.srv)
 	defer all.Close()
 	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": awsemu.Region,
+		"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": awstest.Region,
 		"AWS_ENDPOINT_URL": all.URL, "AWS_ENDPOINT_URL_EC2": ts.URL, "AWS_EC2_METADATA_DISABLED": "true",
 		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PROFILE": "",
 	} {
@@ -46,7 +46,7 @@ func TestStandardChain(t *testing.T) {
 	if r := ec2Only.Requests(); len(r) != 1 || r[0].Action != "DescribeImages" {
 		t.Errorf("EC2 endpoint got %+v", r)
 	}
-	if r := e.srv.Requests(); len(r) != 1 || r[0].Service != awsemu.ServiceAutoScaling {
+	if r := e.srv.Requests(); len(r) != 1 || r[0].Service != awstest.ServiceAutoScaling {
 		t.Errorf("default endpoint got %+v", r)
 	}
 }
@@ -54,7 +54,7 @@ func TestStandardChain(t *testing.T) {
 // TestRepair: a rule revoked behind hull's back shows in the plan as an
 // incomplete network, and the next update puts it back.
 func TestRepair(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "repair.example.com", Zones: []string{"us-east-1a"}}, awsemu.Options{})
+	e := newEnv(t, newcluster.Options{Name: "repair.example.com", Zones: []string{"us-east-1a"}}, awstest.Options{})
 	e.update(true)
 	ctx := context.Background()
 	c := ec2.NewFromConfig(e.cfg)

@@ -17,19 +17,19 @@ import (
 
 	"github.com/hullproject/hull/cloudup"
 	hullaws "github.com/hullproject/hull/cloudup/aws"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // env is one cluster spec in a mem:// state store and an AWS endpoint on
 // loopback with the cluster's image registered.
 type env struct {
 	t       *testing.T
-	srv     *awsemu.Server
+	srv     *awstest.Server
 	cfg     aws.Config
 	reg     *registry.Registry
 	name    string
@@ -41,13 +41,13 @@ type env struct {
 
 const k8sVersion = "1.37.2"
 
-func newEmulator(t *testing.T, o awsemu.Options) (*awsemu.Server, aws.Config) {
+func newEmulator(t *testing.T, o awstest.Options) (*awstest.Server, aws.Config) {
 	t.Helper()
-	srv := awsemu.NewWithOptions(o)
+	srv := awstest.NewWithOptions(o)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithRegion(awsemu.Region),
+		config.WithRegion(awstest.Region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")),
 		config.WithBaseEndpoint(ts.URL),
 		config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
@@ -59,7 +59,7 @@ func newEmulator(t *testing.T, o awsemu.Options) (*awsemu.Server, aws.Config) {
 
 // newEnv writes the spec `hull create cluster` would write for o and
 // completes it.
-func newEnv(t *testing.T, o newcluster.Options, eo awsemu.Options) *env {
+func newEnv(t *testing.T, o newcluster.Options, eo awstest.Options) *env {
 	t.Helper()
 	ctx := context.Background()
 	if o.Cloud == "" {
@@ -167,9 +167,9 @@ func (e *env) delete() string {
 }
 
 // calls counts the calls hull made (SDK retries left out, see
-// awsemu.Request.Retry): reads (Describe/List/Get) and the rest, by
+// awstest.Request.Retry): reads (Describe/List/Get) and the rest, by
 // "service:Action".
-func calls(reqs []awsemu.Request) (reads, writes int, byAction map[string]int) {
+func calls(reqs []awstest.Request) (reads, writes int, byAction map[string]int) {
 	byAction = map[string]int{}
 	for _, r := range reqs {
 		if r.Retry() {
@@ -185,7 +185,7 @@ func calls(reqs []awsemu.Request) (reads, writes int, byAction map[string]int) {
 	return reads, writes, byAction
 }
 
-func mutating(reqs []awsemu.Request) []string {
+func mutating(reqs []awstest.Request) []string {
 	var out []string
 	for _, r := range reqs {
 		if !r.ReadOnly() {

@@ -42,7 +42,12 @@ var ec2States = map[ec2types.InstanceStateName]string{
 // ListInstances returns the cluster's machines that are not terminated,
 // detached ones included, in two calls (machines by the cluster tag, groups
 // for membership). ConfigVersion is the launch template version a machine
-// was launched with, as its group reports it.
+// was launched with, as the aws:ec2launchtemplate:version tag EC2 puts on
+// it at launch says ("Launch an instance from a launch template", EC2 user
+// guide); the group's own report of a member's template is the fallback
+// only, since implementations differ in it: moto reports every member at
+// the group's current version, which would hide machines a rolling update
+// must replace.
 func (p *Provider) ListInstances(ctx context.Context, cluster string) ([]*cloud.Instance, error) {
 	if err := p.checkCluster(cluster); err != nil {
 		return nil, err
@@ -74,7 +79,7 @@ func (p *Provider) ListInstances(ctx context.Context, cluster string) ([]*cloud.
 			if s, ok := lifecycleStates[m.LifecycleState]; ok && inst.State != cloud.StateTerminating {
 				inst.State = s
 			}
-			if m.LaunchTemplate != nil {
+			if m.LaunchTemplate != nil && inst.ConfigVersion == "" {
 				inst.ConfigVersion = aws.ToString(m.LaunchTemplate.Version)
 			}
 		} else {

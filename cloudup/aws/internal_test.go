@@ -12,9 +12,9 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/hullproject/hull/cloudup"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // apiLoadBalancer describes the cluster's NLB and names its subnets.
@@ -60,7 +60,7 @@ func TestInternalLoadBalancer(t *testing.T) {
 	} {
 		t.Run(tc.topology, func(t *testing.T) {
 			e := newEnv(t, newcluster.Options{Name: "internal-" + tc.topology + ".example.com", Zones: []string{"us-east-1a", "us-east-1b"},
-				Topology: tc.topology, Bastion: tc.topology == v1alpha1.TopologyPrivate}, awsemu.Options{})
+				Topology: tc.topology, Bastion: tc.topology == v1alpha1.TopologyPrivate}, awstest.Options{})
 			e.editCluster(func(s *v1alpha1.ClusterSpec) { s.API.LoadBalancer.Type = v1alpha1.LoadBalancerInternal })
 			e.update(true)
 			lb, subnets := e.apiLoadBalancer()

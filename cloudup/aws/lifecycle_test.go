@@ -13,10 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/ptr"
 
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // TestCreateUpdateDelete is `hull create cluster --cloud aws --zones
@@ -24,7 +24,7 @@ import (
 // twice and `delete --yes` against the emulated endpoint.
 func TestCreateUpdateDelete(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "demo.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-		ControlPlaneCount: ptr.To(3)}, awsemu.Options{})
+		ControlPlaneCount: ptr.To(3)}, awstest.Options{})
 	out := e.update(true)
 	if !strings.Contains(out, "cloud changes applied") {
 		t.Fatalf("update output:\n%s", out)
@@ -97,7 +97,7 @@ func checkCreated(t *testing.T, e *env) {
 // nothing.
 func TestCreateUpdateDeletePrivate(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "private.example.com", Zones: []string{"us-east-1a", "us-east-1b"},
-		Topology: v1alpha1.TopologyPrivate, Bastion: true, NodeCount: ptr.To(3)}, awsemu.Options{})
+		Topology: v1alpha1.TopologyPrivate, Bastion: true, NodeCount: ptr.To(3)}, awstest.Options{})
 	e.update(true)
 	checkRouting(t, e, []string{
 		"rtb/private-us-east-1a: nat/us-east-1a -> us-east-1a",

@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hullproject/hull/cloudup"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // TestDeleteFailsPartWayThenReruns: a delete that AWS refuses part of
@@ -26,7 +26,7 @@ import (
 // them and leaves the account empty.
 func TestDeleteFailsPartWayThenReruns(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "orphans.example.com", Zones: []string{"us-east-1a"}, Topology: v1alpha1.TopologyPrivate,
-		Bastion: true, DNSZone: "example.com", SSHPublicKey: sshKeyA}, awsemu.Options{})
+		Bastion: true, DNSZone: "example.com", SSHPublicKey: sshKeyA}, awstest.Options{})
 	e.srv.AddHostedZone("example.com")
 	e.update(true)
 	ctx := context.Background()
@@ -46,13 +46,13 @@ func TestDeleteFailsPartWayThenReruns(t *testing.T) {
 	}
 	// The first delete stops after the load balancer: its target group
 	// could not go, so the network is left for the next run.
-	e.srv.Fail(awsemu.ServiceELBv2, "DeleteTargetGroup", "AccessDenied", 1)
+	e.srv.Fail(awstest.ServiceELBv2, "DeleteTargetGroup", "AccessDenied", 1)
 	if err := deleteOnce(); err == nil || !strings.Contains(err.Error(), "target group") {
 		t.Fatalf("first delete: %v", err)
 	}
 	// The second gets the network deleted, but not what outlives a VPC.
-	refused := [][2]string{{awsemu.ServiceIAM, "DeleteRole"}, {awsemu.ServiceELBv2, "DeleteTargetGroup"},
-		{awsemu.ServiceEC2, "ReleaseAddress"}, {awsemu.ServiceEC2, "DeleteKeyPair"}}
+	refused := [][2]string{{awstest.ServiceIAM, "DeleteRole"}, {awstest.ServiceELBv2, "DeleteTargetGroup"},
+		{awstest.ServiceEC2, "ReleaseAddress"}, {awstest.ServiceEC2, "DeleteKeyPair"}}
 	for _, f := range refused {
 		e.srv.Fail(f[0], f[1], "AccessDenied", -1)
 	}
@@ -110,7 +110,7 @@ func TestDeleteFailsPartWayThenReruns(t *testing.T) {
 // group and the API record whose load balancer is gone are found and
 // deleted with the rest.
 func TestDeleteFindsStrayMachinesAndRecords(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "strays.example.com", Zones: []string{"us-east-1a"}, DNSZone: "example.com"}, awsemu.Options{})
+	e := newEnv(t, newcluster.Options{Name: "strays.example.com", Zones: []string{"us-east-1a"}, DNSZone: "example.com"}, awstest.Options{})
 	zone := e.srv.AddHostedZone("example.com")
 	e.update(true)
 	e.srv.Reconcile()
@@ -124,11 +124,11 @@ func TestDeleteFindsStrayMachinesAndRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The load balancer went in an earlier, failed delete; its record stayed.
-	e.srv.Fail(awsemu.ServiceRoute53, "ChangeResourceRecordSets", "AccessDenied", -1)
+	e.srv.Fail(awstest.ServiceRoute53, "ChangeResourceRecordSets", "AccessDenied", -1)
 	if err := p.DeleteLoadBalancer(ctx, e.name, cloudup.APILoadBalancerName); err == nil {
 		t.Fatal("deleting the load balancer with Route 53 refused succeeded")
 	}
-	e.srv.Fail(awsemu.ServiceRoute53, "ChangeResourceRecordSets", "", 0)
+	e.srv.Fail(awstest.ServiceRoute53, "ChangeResourceRecordSets", "", 0)
 	res, err := cloudup.FindCloudResources(ctx, e.provider(), e.name)
 	if err != nil {
 		t.Fatal(err)

@@ -17,10 +17,10 @@ import (
 
 	"github.com/hullproject/hull/cloudup"
 	hullaws "github.com/hullproject/hull/cloudup/aws"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // ownedCluster is a private cluster with every kind of resource hull
@@ -29,7 +29,7 @@ import (
 func ownedCluster(t *testing.T, name string) (*env, string) {
 	t.Helper()
 	e := newEnv(t, newcluster.Options{Name: name, Zones: []string{"us-east-1a"}, Topology: v1alpha1.TopologyPrivate,
-		Bastion: true, DNSZone: "example.com", SSHPublicKey: sshKeyA}, awsemu.Options{})
+		Bastion: true, DNSZone: "example.com", SSHPublicKey: sshKeyA}, awstest.Options{})
 	return e, e.srv.AddHostedZone("example.com")
 }
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	hullaws "github.com/hullproject/hull/cloudup/aws"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // chainEnv points the standard chain at the emulator with credentials and
@@ -31,7 +31,7 @@ func chainEnv(t *testing.T, endpoint string) {
 // the environment names that contradicts them is refused, naming the zone
 // field.
 func TestRegionFromZones(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "region.example.com", Zones: []string{"eu-west-1a", "eu-west-1b"}}, awsemu.Options{})
+	e := newEnv(t, newcluster.Options{Name: "region.example.com", Zones: []string{"eu-west-1a", "eu-west-1b"}}, awstest.Options{})
 	ts := httptest.NewServer(e.srv)
 	defer ts.Close()
 	chainEnv(t, ts.URL)

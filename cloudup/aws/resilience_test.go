@@ -8,12 +8,12 @@ import (
 
 	"k8s.io/utils/ptr"
 
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
-func errorCodes(reqs []awsemu.Request) map[string]int {
+func errorCodes(reqs []awstest.Request) map[string]int {
 	out := map[string]int{}
 	for _, r := range reqs {
 		if r.ErrorCode != "" {
@@ -29,8 +29,8 @@ func errorCodes(reqs []awsemu.Request) map[string]int {
 // the adaptive retryer drops its client to half a call a second and climbs
 // back over a few seconds, so the EC2 part is kept small.
 func TestThrottling(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "throttled.example.com", Zones: []string{"us-east-1a"}}, awsemu.Options{})
-	e.srv.Throttle(awsemu.ServiceIAM, 2)
+	e := newEnv(t, newcluster.Options{Name: "throttled.example.com", Zones: []string{"us-east-1a"}}, awstest.Options{})
+	e.srv.Throttle(awstest.ServiceIAM, 2)
 	start := time.Now()
 	e.update(true)
 	if codes := errorCodes(e.srv.Requests()); codes["Throttling"] != 2 {
@@ -39,7 +39,7 @@ func TestThrottling(t *testing.T) {
 	t.Logf("FIGURE aws create through 2 throttled IAM calls: %s", time.Since(start).Round(time.Millisecond))
 
 	e.srv.ResetRequests()
-	e.srv.Throttle(awsemu.ServiceEC2, 2)
+	e.srv.Throttle(awstest.ServiceEC2, 2)
 	start = time.Now()
 	n, err := e.provider().FindNetwork(context.Background(), e.name)
 	if err != nil || n == nil || len(n.Subnets) != 1 || strings.Contains(n.Subnets[0].Type, "incomplete") {
@@ -68,7 +68,7 @@ func TestThrottling(t *testing.T) {
 // retries in dependency order and leaves nothing.
 func TestDeleteRetriesDependencyViolation(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "private.example.com", Zones: []string{"us-east-1a", "us-east-1b"},
-		Topology: v1alpha1.TopologyPrivate, Bastion: true}, awsemu.Options{TerminationSteps: 20, NATDeletionSteps: 3})
+		Topology: v1alpha1.TopologyPrivate, Bastion: true}, awstest.Options{TerminationSteps: 20, NATDeletionSteps: 3})
 	e.opts.DeleteBackoff = time.Millisecond
 	e.update(true)
 	ctx := context.Background()
@@ -120,7 +120,7 @@ func index(s []string, v string) int {
 // and the second update is still clean.
 func TestPagination(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "paged.example.com", Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
-		ControlPlaneCount: ptr.To(3), NodeCount: ptr.To(6)}, awsemu.Options{PageLimit: 2})
+		ControlPlaneCount: ptr.To(3), NodeCount: ptr.To(6)}, awstest.Options{PageLimit: 2})
 	e.update(true)
 	e.srv.ResetRequests()
 	if out := e.update(true); !strings.Contains(out, "No changes") {

@@ -8,10 +8,10 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/state"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 func byGroup(insts []*cloud.Instance, group string) []*cloud.Instance {
@@ -45,7 +45,7 @@ func groupOf(t *testing.T, p cloud.Provider, cluster, name string) *cloud.Instan
 // reconcile), surge by detaching, and control-plane deregistration.
 func TestRollingPrimitives(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "roll.example.com", Zones: []string{"us-east-1a"}, NodeCount: ptr.To(2)},
-		awsemu.Options{ManualReconcile: true})
+		awstest.Options{ManualReconcile: true})
 	ctx := context.Background()
 	e.update(true)
 	e.srv.Reconcile() // launch

@@ -10,9 +10,9 @@ import (
 
 	"github.com/hullproject/hull/cloudup"
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 const (
@@ -41,7 +41,7 @@ func (e *env) templateKeys() map[string]string {
 // it. A new key is a new key pair and new template versions; delete
 // removes the key pairs hull imported.
 func TestSSHPublicKey(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "ssh.example.com", Zones: []string{"us-east-1a"}, SSHPublicKey: sshKeyA}, awsemu.Options{})
+	e := newEnv(t, newcluster.Options{Name: "ssh.example.com", Zones: []string{"us-east-1a"}, SSHPublicKey: sshKeyA}, awstest.Options{})
 	e.update(true)
 	nameA := awsmodel.KeyPairName(e.name, sshKeyA)
 	if !strings.HasPrefix(nameA, "hull.ssh.example.com-") {
@@ -101,7 +101,7 @@ func TestSSHPublicKey(t *testing.T) {
 // uses and never deletes; one that does not exist stops the update with
 // the field named.
 func TestSSHKeyName(t *testing.T) {
-	e := newEnv(t, newcluster.Options{Name: "keyname.example.com", Zones: []string{"us-east-1a"}, SSHKeyName: "ops"}, awsemu.Options{})
+	e := newEnv(t, newcluster.Options{Name: "keyname.example.com", Zones: []string{"us-east-1a"}, SSHKeyName: "ops"}, awstest.Options{})
 	var out strings.Builder
 	_, err := cloudup.Update(context.Background(), e.reg, e.provider(), e.name, cloudup.UpdateOptions{Yes: true, Out: &out})
 	if err == nil || !strings.Contains(err.Error(), `spec.sshKeyName: there is no EC2 key pair "ops"`) {

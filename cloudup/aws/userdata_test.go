@@ -16,9 +16,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/ptr"
 
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files")
@@ -40,7 +40,7 @@ func TestUserDataGolden(t *testing.T) {
 			ControlPlaneCount: ptr.To(3), Topology: v1alpha1.TopologyPrivate, Bastion: true, DNSZone: "example.com"}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			e := newEnv(t, tc.opts, awsemu.Options{})
+			e := newEnv(t, tc.opts, awstest.Options{})
 			if tc.opts.DNSZone != "" {
 				e.srv.AddHostedZone(tc.opts.DNSZone)
 			}

@@ -21,14 +21,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 )
 
 const cluster = "routes.example.com"
 
 type world struct {
 	t      *testing.T
-	srv    *awsemu.Server
+	srv    *awstest.Server
 	ec2    *ec2.Client
 	tables []string // tagged for the cluster
 	other  string   // a route table of another cluster
@@ -43,10 +43,10 @@ func tags(k, v string, typ ec2types.ResourceType) []ec2types.TagSpecification {
 // cluster, one tagged for another, and three instances of the cluster.
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	srv := awsemu.New()
+	srv := awstest.New()
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion(awsemu.Region),
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion(awstest.Region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKID", "secret", "")),
 		config.WithBaseEndpoint(ts.URL), config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
 	if err != nil {
@@ -123,7 +123,7 @@ func (w *world) routes(table string) []string {
 	return got
 }
 
-func mutating(reqs []awsemu.Request) []string {
+func mutating(reqs []awstest.Request) []string {
 	var out []string
 	for _, r := range reqs {
 		if !r.ReadOnly() {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/state/statetest"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 	"github.com/hullproject/hull/tests/harness"
 )
 
@@ -36,7 +36,7 @@ const image = "hull-kubernetes-1.37.2-amd64"
 // each AWS service the provider uses at the emulator through its own
 // AWS_ENDPOINT_URL_<SERVICE>, the state store at versitygw through its URL.
 // Both take the same standard credential variables; the emulator ignores them.
-func newAWSEnv(t *testing.T, o awsemu.Options) (*awsemu.Server, *harness.Env) {
+func newAWSEnv(t *testing.T, o awstest.Options) (*awstest.Server, *harness.Env) {
 	t.Helper()
 	emu, e := newAWSEnvNoImage(t, o)
 	emu.AddImage(image)
@@ -44,19 +44,26 @@ func newAWSEnv(t *testing.T, o awsemu.Options) (*awsemu.Server, *harness.Env) {
 }
 
 // newAWSEnvNoImage is newAWSEnv without the default image.
-func newAWSEnvNoImage(t *testing.T, o awsemu.Options) (*awsemu.Server, *harness.Env) {
+func newAWSEnvNoImage(t *testing.T, o awstest.Options) (*awstest.Server, *harness.Env) {
 	t.Helper()
 	store := statetest.StartS3(t)
-	emu := awsemu.NewWithOptions(o)
+	emu := awstest.NewWithOptions(o)
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
+	return emu, pointedAt(t, store, srv.URL)
+}
+
+// pointedAt is a hull environment with its state store in store and each
+// AWS service it uses at endpoint, through its own
+// AWS_ENDPOINT_URL_<SERVICE>.
+func pointedAt(t *testing.T, store, endpoint string) *harness.Env {
 	e := harness.NewEnv(t, hullBin)
 	e.State = store
 	e.Extra = append(e.Extra, "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL=")
 	for _, svc := range []string{"EC2", "AUTO_SCALING", "ELASTIC_LOAD_BALANCING_V2", "IAM", "ROUTE_53", "STS"} {
-		e.Extra = append(e.Extra, "AWS_ENDPOINT_URL_"+svc+"="+srv.URL)
+		e.Extra = append(e.Extra, "AWS_ENDPOINT_URL_"+svc+"="+endpoint)
 	}
-	return emu, e
+	return e
 }
 
 // isMutating tells reads from writes by the API's naming conventions.
@@ -70,23 +77,26 @@ func isMutating(action string) bool {
 }
 
 // TestAWSLifecycle drives the real hull binary, with the standard AWS
-// environment pointing at the emulator: create, plan, apply, a second apply
-// that changes nothing, and a delete that leaves the account empty.
+// environment pointing at the emulator and at moto in turn: create, plan,
+// apply, a second apply that changes nothing, and a delete that leaves the
+// account empty.
 func TestAWSLifecycle(t *testing.T) {
-	emu, e := newAWSEnv(t, awsemu.Options{})
+	forEachAccount(t, awstest.Options{}, testLifecycle)
+}
+
+func testLifecycle(t *testing.T, a *account, e *harness.Env) {
 	const name = "aws.example.com"
 	e.Must("create", "cluster", name, "--cloud", "aws", "--zones", "us-east-1a,us-east-1b,us-east-1c", "--control-plane-count", "3")
 
+	a.calls.ResetRequests()
 	plan := e.Must("update", "cluster", name)
 	for _, want := range []string{"Will create resources:", "InstanceGroup/control-plane-a", "InstanceGroup/control-plane-c", "LoadBalancer/api", "Must specify --yes"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("dry run lacks %q:\n%s", want, plan)
 		}
 	}
-	for _, r := range emu.Requests() {
-		if isMutating(r.Action) {
-			t.Errorf("dry run made mutating call %s %s", r.Service, r.Action)
-		}
+	if m := a.mutatingCalls(); len(m) > 0 {
+		t.Errorf("dry run made mutating calls %v", m)
 	}
 
 	e.Must("update", "cluster", name, "--yes")
@@ -104,14 +114,19 @@ func TestAWSLifecycle(t *testing.T) {
 		}
 	}
 
-	emu.ResetRequests()
+	if held := a.leftovers(t); len(held) < 10 {
+		t.Errorf("the account holds only %v after update: the leftover check cannot see the cluster", held)
+	}
+
+	a.calls.ResetRequests()
 	if out := e.Must("update", "cluster", name, "--yes"); !strings.Contains(out, "No changes need to be applied") {
 		t.Errorf("second update --yes:\n%s", out)
 	}
-	for _, r := range emu.Requests() {
-		if isMutating(r.Action) {
-			t.Errorf("second update made mutating call %s %s", r.Service, r.Action)
-		}
+	if m := a.mutatingCalls(); len(m) > 0 {
+		t.Errorf("second update made mutating calls %v", m)
+	}
+	if len(a.calls.Requests()) == 0 {
+		t.Error("second update made no call at all: the request log does not see the endpoint")
 	}
 
 	out := e.Must("delete", "cluster", name)
@@ -119,7 +134,7 @@ func TestAWSLifecycle(t *testing.T) {
 		t.Errorf("delete without --yes:\n%s", out)
 	}
 	e.Must("delete", "cluster", name, "--yes")
-	if left := emu.Leftovers(); len(left) > 0 {
+	if left := a.leftovers(t); len(left) > 0 {
 		t.Errorf("left in the account after delete:\n%s", strings.Join(left, "\n"))
 	}
 }

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/assets"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 const debianOwner = "136693071363" // the stable channel's base image owner
@@ -58,7 +58,7 @@ func assetsServer(t *testing.T) (*httptest.Server, assets.Manifest) {
 // stopped builder, tags on the available image, the builder terminated),
 // the script's pinned sums, and that a cluster then finds the AMI.
 func TestImageBuildAWS(t *testing.T) {
-	emu, e := newAWSEnvNoImage(t, awsemu.Options{})
+	emu, e := newAWSEnvNoImage(t, awstest.Options{})
 	baseID := emu.AddImageOwned("debian-13-amd64-20261101-1200", debianOwner)
 	emu.AddImageOwned("debian-12-amd64-20261120-0000", debianOwner) // newer, but not the channel's
 	repo, m := assetsServer(t)
@@ -110,12 +110,12 @@ func TestImageBuildAWS(t *testing.T) {
 	if !stopped {
 		t.Errorf("builder %s was imaged without having stopped", builder)
 	}
-	i := slices.IndexFunc(emu.Images(), func(im awsemu.Image) bool { return im.ID == ami })
+	i := slices.IndexFunc(emu.Images(), func(im awstest.Image) bool { return im.ID == ami })
 	if i < 0 {
 		t.Fatalf("tagged image %s does not exist", ami)
 	}
 	img := emu.Images()[i]
-	if img.State != "available" || img.Owner != awsemu.Account || img.Tags["hull.dev/kubernetes-version"] != "1.37.2" ||
+	if img.State != "available" || img.Owner != awstest.Account || img.Tags["hull.dev/kubernetes-version"] != "1.37.2" ||
 		img.Tags["hull.dev/base-image"] != baseID || img.Tags["Name"] != img.Name {
 		t.Errorf("image %+v", img)
 	}
@@ -162,7 +162,7 @@ func checkBuilderScript(t *testing.T, script, repo string, m assets.Manifest, no
 // and no image is made; a missing base image stops before any change;
 // flags that do not fit --cloud are refused.
 func TestImageBuildAWSFailures(t *testing.T) {
-	emu, e := newAWSEnvNoImage(t, awsemu.Options{PowerOffSteps: 1 << 30})
+	emu, e := newAWSEnvNoImage(t, awstest.Options{PowerOffSteps: 1 << 30})
 	repo, _ := assetsServer(t)
 	nodeup := filepath.Join(t.TempDir(), "nodeup")
 	if err := os.WriteFile(nodeup, []byte("nodeup binary"), 0o755); err != nil {

@@ -7,10 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/hullproject/hull/cloudup/aws/awsmodel"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 	"github.com/hullproject/hull/tests/harness"
 )
 
@@ -22,7 +27,7 @@ type rollAction struct {
 
 // rollActions picks the calls that act on machines from the request log,
 // naming each machine's group from before the roll.
-func rollActions(t *testing.T, reqs []awsemu.Request, groupOf map[string]string) []rollAction {
+func rollActions(t *testing.T, reqs []awstest.Request, groupOf map[string]string) []rollAction {
 	t.Helper()
 	var out []rollAction
 	for _, r := range reqs {
@@ -57,37 +62,44 @@ func rollActions(t *testing.T, reqs []awsemu.Request, groupOf map[string]string)
 }
 
 // TestRollingUpdateCloudOnly rolls a private cluster with a bastion, three
-// control planes and two nodes through the CLI after a cluster-wide change
-// made a new launch template version of every group. Against the emulator
-// (whose groups launch a replacement once below their desired capacity) it
-// asserts the recorded calls: the bastion first, then each control plane
-// alone (deregistered from the API target group, then terminated in its
-// group without decrementing), then the nodes, every surge a
-// DetachInstances without decrement followed by the detached machine's
-// termination; the configured intervals between machines; and a cluster
-// whose every machine runs the new version at the same sizes.
+// control planes, two nodes and its API name in a hosted zone through the CLI after a cluster-wide change
+// made a new launch template version of every group, against the emulator
+// and against moto. It asserts the recorded calls: the bastion first, then
+// each control plane alone (deregistered from the API target group, then
+// terminated in its group without decrementing), then the nodes, every
+// surge a DetachInstances without decrement followed by the detached
+// machine's termination; the configured intervals between machines; and a
+// cluster whose every machine runs the new version at the same sizes.
+// Against the emulator, whose groups launch a replacement on a clock once
+// below their desired capacity, it also checks from the machines' events
+// that each replacement ran before the roll moved on.
 func TestRollingUpdateCloudOnly(t *testing.T) {
-	// Machines move on a clock, as on AWS, not on every call: a
-	// replacement is launched on a tick after its group drops below the
-	// desired capacity and runs a tick later.
-	emu, e := newAWSEnv(t, awsemu.Options{ManualReconcile: true})
-	ticking := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ticking:
-				return
-			case <-tick.C:
-				emu.Reconcile()
+	forEachAccount(t, awstest.Options{ManualReconcile: true}, testRollingUpdate)
+}
+
+func testRollingUpdate(t *testing.T, a *account, e *harness.Env) {
+	if emu := a.emu; emu != nil {
+		// Machines move on a clock, as on AWS, not on every call: a
+		// replacement is launched on a tick after its group drops below
+		// the desired capacity and runs a tick later.
+		ticking := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(200 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ticking:
+					return
+				case <-tick.C:
+					emu.Reconcile()
+				}
 			}
-		}
-	}()
-	t.Cleanup(func() { close(ticking) })
+		}()
+		t.Cleanup(func() { close(ticking) })
+	}
 	const name = "roll.example.com"
 	e.Must("create", "cluster", name, "--cloud", "aws", "--zones", "us-east-1a,us-east-1b,us-east-1c",
-		"--control-plane-count", "3", "--node-count", "2", "--topology", "private", "--bastion")
+		"--control-plane-count", "3", "--node-count", "2", "--topology", "private", "--bastion", "--dns-zone", zone)
 	e.Must("update", "cluster", name, "--yes")
 	before := e.WaitInstances(name, time.Minute, "6 running machines", func(insts []harness.Instance) bool {
 		return harness.RunningCount(insts) == 6
@@ -134,7 +146,7 @@ func TestRollingUpdateCloudOnly(t *testing.T) {
 		controlPlaneInterval = 3 * time.Second
 		nodeInterval         = 2 * time.Second
 	)
-	emu.ResetRequests()
+	a.calls.ResetRequests()
 	out := e.Must("rolling-update", "cluster", name, "--cloudonly", "--yes", "--bastion-interval", bastionInterval.String(),
 		"--control-plane-interval", controlPlaneInterval.String(), "--node-interval", nodeInterval.String(), "--validation-timeout", "2m")
 	for _, want := range []string{"Waiting 3s (the controlplane interval)", "Waiting 2s (the bastion interval)", "Waiting 2s (the node interval)"} {
@@ -143,7 +155,7 @@ func TestRollingUpdateCloudOnly(t *testing.T) {
 		}
 	}
 
-	acts := rollActions(t, emu.Requests(), groupOf)
+	acts := rollActions(t, a.calls.Requests(), groupOf)
 	var seq []string
 	for _, a := range acts {
 		seq = append(seq, a.action+" "+a.group)
@@ -177,7 +189,9 @@ func TestRollingUpdateCloudOnly(t *testing.T) {
 		}
 	}
 
-	checkReplacedFirst(t, acts, emu.InstanceEvents(), groupOf)
+	if a.emu != nil {
+		checkReplacedFirst(t, acts, a.emu.InstanceEvents(), groupOf)
+	}
 
 	after := e.WaitInstances(name, time.Minute, "6 running machines at the new version", func(insts []harness.Instance) bool {
 		return harness.RunningCount(insts) == 6 && !slices.ContainsFunc(insts, func(i harness.Instance) bool { return i.NeedsUpdate })
@@ -187,16 +201,12 @@ func TestRollingUpdateCloudOnly(t *testing.T) {
 			t.Errorf("machine %s of %s survived the roll", in.ID, in.Group)
 		}
 	}
-	for _, in := range emu.Instances() {
-		if in.Group != "" && in.LaunchTemplateVersion != 2 {
-			t.Errorf("%s in %s runs launch template version %d, want 2", in.ID, in.Group, in.LaunchTemplateVersion)
-		}
-	}
+	checkTemplateVersion(t, a, "2")
 	if out := e.Must("rolling-update", "cluster", name, "--cloudonly"); !strings.Contains(out, "No rolling-update required.") {
 		t.Errorf("after the roll:\n%s", out)
 	}
 	e.Must("delete", "cluster", name, "--yes")
-	if left := emu.Leftovers(); len(left) > 0 {
+	if left := a.leftovers(t); len(left) > 0 {
 		t.Errorf("left in the account after delete:\n%s", strings.Join(left, "\n"))
 	}
 }
@@ -205,7 +215,7 @@ func TestRollingUpdateCloudOnly(t *testing.T) {
 // surged machine was terminated only once its replacement ran, and that a
 // control-plane machine's replacement ran before the next machine was
 // touched: the control plane is replaced one machine at a time.
-func checkReplacedFirst(t *testing.T, acts []rollAction, events []awsemu.InstanceEvent, groupOf map[string]string) {
+func checkReplacedFirst(t *testing.T, acts []rollAction, events []awstest.InstanceEvent, groupOf map[string]string) {
 	t.Helper()
 	// runningAt is when a machine new to the group first ran.
 	runningAt := map[string]time.Time{}
@@ -238,6 +248,29 @@ func checkReplacedFirst(t *testing.T, acts []rollAction, events []awsemu.Instanc
 			if i+2 < len(acts) && !ran.Before(acts[i+2].at) {
 				t.Errorf("%s: %s of %s came at %s, before the replacement ran at %s",
 					first.group, acts[i+2].action, acts[i+2].group, acts[i+2].at.Format(time.StampMicro), ran.Format(time.StampMicro))
+			}
+		}
+	}
+}
+
+// checkTemplateVersion checks, through the SDK, that every machine of the
+// account runs the launch template version it was launched with, as the
+// tag EC2 puts on it at launch says.
+func checkTemplateVersion(t *testing.T, a *account, want string) {
+	t.Helper()
+	out, err := ec2.NewFromConfig(a.sdk).DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range out.Reservations {
+		for _, in := range r.Instances {
+			tags := map[string]string{}
+			for _, tag := range in.Tags {
+				tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+			}
+			if v := tags["aws:ec2launchtemplate:version"]; v != want {
+				t.Errorf("%s of %s runs launch template version %q, want %s", aws.ToString(in.InstanceId), tags[awsmodel.TagInstanceGroup], v, want)
 			}
 		}
 	}

@@ -23,12 +23,12 @@ import (
 	"github.com/hullproject/hull/tests/harness"
 )
 
-// startEmulator builds the standalone emulator (what `go run ./tests/awsemu`
+// startEmulator builds the standalone emulator (what `go run ./cmd/awsemu`
 // runs), starts it on a free loopback port with the image and a hosted
 // zone, and returns its URL from the line it prints.
 func startEmulator(t *testing.T) string {
 	t.Helper()
-	bin, err := harness.Build(t.TempDir(), "github.com/hullproject/hull/tests/awsemu", "awsemu", "")
+	bin, err := harness.Build(t.TempDir(), "github.com/hullproject/hull/cmd/awsemu", "awsemu", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
 )
 
 // goldenFiles splits a terraform golden (cloudup/aws/terraform/testdata)
@@ -49,7 +49,7 @@ func goldenFiles(t *testing.T, path string) map[string]string {
 // the user-data of every group, whose nodeup config is in the state store
 // with the hash the user-data names. It makes no AWS call at all.
 func TestTerraformTarget(t *testing.T) {
-	emu, e := newAWSEnv(t, awsemu.Options{})
+	emu, e := newAWSEnv(t, awstest.Options{})
 	const name = "three.example.com" // the golden's cluster
 	e.Must("create", "cluster", name, "--cloud", "aws", "--zones", "us-east-1a,us-east-1b,us-east-1c", "--control-plane-count", "3",
 		"--dns-zone", "example.com")
@@ -183,7 +183,7 @@ func readAll(t *testing.T, dir string) map[string]string {
 // TestUpdateFlags: bad --target/--out combinations are usage errors (exit
 // 2) that name the flag, and nothing is written.
 func TestUpdateFlags(t *testing.T) {
-	_, e := newAWSEnv(t, awsemu.Options{})
+	_, e := newAWSEnv(t, awstest.Options{})
 	e.Must("create", "cluster", "aws.example.com", "--cloud", "aws", "--zones", "us-east-1a")
 	e.Must("create", "cluster", "local.example.com", "--cloud", "local")
 	out := filepath.Join(t.TempDir(), "tf")

@@ -1,4 +1,4 @@
-package awsemu
+package awstest
 
 import (
 	"context"

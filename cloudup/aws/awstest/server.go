@@ -1,4 +1,4 @@
-package awsemu
+package awstest
 
 import (
 	"bytes"
@@ -251,38 +251,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	service, region := "", ""
-	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-		region, service = m[1], m[2]
+	rec, form, err := readRequest(r, body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/2013-04-01/") {
-		service = ServiceRoute53
-	}
-	var form url.Values
-	action := ""
-	if service != ServiceRoute53 {
-		if form, err = url.ParseQuery(string(body)); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		for k, v := range r.URL.Query() {
-			form[k] = v
-		}
-		action = form.Get("Action")
-		if service == "" {
-			service = versionOf[form.Get("Version")]
-		}
-	} else {
-		action = route53Action(r)
-	}
+	service, action := rec.Service, rec.Action
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := Request{Service: service, Region: region, Action: action, Time: s.now(), Attempt: 1, Params: form}
-	if _, a, ok := strings.Cut(r.Header.Get("Amz-Sdk-Request"), "attempt="); ok {
-		a, _, _ = strings.Cut(a, ";")
-		fmt.Sscan(a, &rec.Attempt)
-	}
+	rec.Time = s.now()
 	var out []byte
 	var aerr *apiError
 	switch {
@@ -326,6 +304,41 @@ func (s *Server) throttledLocked(service string) bool {
 		}
 	}
 	return false
+}
+
+// readRequest tells which service and action an AWS API call is, and
+// reads its query-protocol parameters (nil for Route 53's REST calls).
+func readRequest(r *http.Request, body []byte) (Request, url.Values, error) {
+	service, region := "", ""
+	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		region, service = m[1], m[2]
+	}
+	if strings.HasPrefix(r.URL.Path, "/2013-04-01/") {
+		service = ServiceRoute53
+	}
+	var form url.Values
+	action := ""
+	if service != ServiceRoute53 {
+		var err error
+		if form, err = url.ParseQuery(string(body)); err != nil {
+			return Request{}, nil, err
+		}
+		for k, v := range r.URL.Query() {
+			form[k] = v
+		}
+		action = form.Get("Action")
+		if service == "" {
+			service = versionOf[form.Get("Version")]
+		}
+	} else {
+		action = route53Action(r)
+	}
+	rec := Request{Service: service, Region: region, Action: action, Attempt: 1, Params: form}
+	if _, a, ok := strings.Cut(r.Header.Get("Amz-Sdk-Request"), "attempt="); ok {
+		a, _, _ = strings.Cut(a, ";")
+		fmt.Sscan(a, &rec.Attempt)
+	}
+	return rec, form, nil
 }
 
 // handler answers one action; it returns the children of the result element.

@@ -1,4 +1,4 @@
-package awsemu
+package awstest
 
 import (
 	"bytes"
@@ -90,6 +90,16 @@ func route53Action(r *http.Request) string {
 		return "ListResourceRecordSets"
 	case strings.HasPrefix(p, "hostedzone/") && r.Method == http.MethodGet:
 		return "GetHostedZone"
+	case strings.HasPrefix(p, "hostedzone/") && r.Method == http.MethodDelete:
+		return "DeleteHostedZone"
+	case p == "hostedzone" && r.Method == http.MethodGet:
+		return "ListHostedZones"
+	case p == "hostedzone" && r.Method == http.MethodPost:
+		return "CreateHostedZone"
+	case strings.HasPrefix(p, "tags/") && r.Method == http.MethodGet:
+		return "ListTagsForResource"
+	case strings.HasPrefix(p, "tags/") && r.Method == http.MethodPost:
+		return "ChangeTagsForResource"
 	}
 	return r.Method + " " + r.URL.Path
 }

@@ -2,7 +2,7 @@ package main
 
 // Usage:
 //
-//	go run ./tests/awsemu --addr 127.0.0.1:4566 --image hull-kubernetes-1.37.2-amd64
+//	go run ./cmd/awsemu --addr 127.0.0.1:4566 --image hull-kubernetes-1.37.2-amd64
 //	AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x hull ...
 //
 // --addr 127.0.0.1:0 takes a free port; the first line of output names it.
@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hullproject/hull/tests/awsemu/awsemu"
+	"github.com/hullproject/hull/cloudup/aws/awstest"
 )
 
 func main() {
@@ -37,7 +37,7 @@ func main() {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		log.Fatalf("--addr %s: awsemu listens on loopback addresses only", *addr)
 	}
-	srv := awsemu.NewWithOptions(awsemu.Options{PageLimit: *pageLimit})
+	srv := awstest.NewWithOptions(awstest.Options{PageLimit: *pageLimit})
 	for _, name := range split(*images) {
 		fmt.Printf("image %s %s\n", srv.AddImage(name), name)
 	}

@@ -1,2 +1,0 @@
-// Command awsemu serves the AWS emulator (tests/awsemu/awsemu) on a loopback address for hull pointed at it with AWS_ENDPOINT_URL.
-package main
