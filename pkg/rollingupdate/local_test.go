@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 const testImage = "hull-ru-testboot"
 
 // daemon is one in-process local cloud daemon shared by this package's
-// machine tests, with the e2e test image (tests/internal/testboot) imported.
+// machine tests, with the e2e test image (internal/testboot) imported.
 var daemon struct {
 	once sync.Once
 	cl   *local.Client
@@ -64,7 +64,7 @@ func localCloud(t *testing.T) *local.Client {
 			daemon.err = fmt.Errorf("daemon did not answer: %w", err)
 			return
 		}
-		boot, err := harness.Build(dir, "github.com/hullproject/hull/tests/internal/testboot", "testboot", "")
+		boot, err := harness.Build(dir, "github.com/hullproject/hull/internal/testboot", "testboot", "")
 		if err == nil {
 			img := filepath.Join(dir, testImage)
 			if err = harness.WriteImage(img, boot, map[string]string{"kubernetes": "none"}); err == nil {
