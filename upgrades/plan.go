@@ -73,7 +73,7 @@ func planNext(current string, cur *version.Version, ch *channels.Channel) (*Step
 		}
 	}
 	latest := version.MustParseSemantic(ch.Latest())
-	if compareMinor(cur, latest) >= 0 {
+	if !version.MajorMinor(cur.Major(), cur.Minor()).LessThan(version.MajorMinor(latest.Major(), latest.Minor())) {
 		return nil, nil
 	}
 	next := fmt.Sprintf("%d.%d", cur.Major(), cur.Minor()+1)
@@ -183,23 +183,4 @@ func Path(current string, ch *channels.Channel) ([]Step, error) {
 		cur = step.To
 	}
 	return steps, fmt.Errorf("upgrade path from %s in channel %s has more than %d steps", current, ch.Name(), maxPathSteps)
-}
-
-func compareMinor(a, b *version.Version) int {
-	switch {
-	case a.Major() != b.Major():
-		return cmpUint(a.Major(), b.Major())
-	default:
-		return cmpUint(a.Minor(), b.Minor())
-	}
-}
-
-func cmpUint(a, b uint) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -2,16 +2,12 @@ package graph
 
 import (
 	"context"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/hullproject/hull/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 func TestPrintPlanGolden(t *testing.T) {
 	const sha = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -66,25 +62,8 @@ func TestPrintPlanGolden(t *testing.T) {
 			if err := PrintPlan(&out, p, tc.prune); err != nil {
 				t.Fatalf("PrintPlan: %v", err)
 			}
-			compareGolden(t, filepath.Join("testdata", tc.name+".golden"), out.String())
+			golden.Check(t, filepath.Join("testdata", tc.name+".golden"), out.String())
 		})
-	}
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
 	}
 }
 

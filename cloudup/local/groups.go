@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/cloudup/cloud"
 )
 
@@ -149,24 +151,20 @@ func (d *daemon) deleteGroup(ctx context.Context, cluster, name string) error {
 
 // waitTerminated polls until every instance is Terminated.
 func (d *daemon) waitTerminated(ctx context.Context, ids []string) error {
-	for {
+	var left []string
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
 		d.mu.Lock()
-		var left []string
-		for _, id := range ids {
-			if inst := d.st.Instances[id]; inst != nil && inst.live() {
-				left = append(left, id)
-			}
-		}
-		d.mu.Unlock()
-		if len(left) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errBusy("instances %s are still terminating: %v", strings.Join(left, ", "), ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+		defer d.mu.Unlock()
+		left = slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
+			inst := d.st.Instances[id]
+			return inst == nil || !inst.live()
+		})
+		return len(left) == 0, nil
+	})
+	if err != nil {
+		return errBusy("instances %s are still terminating: %v", strings.Join(left, ", "), err)
 	}
+	return nil
 }
 
 // listInstances returns the cluster's instances that are not terminated,

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/cloudup/cloud"
 )
 
@@ -398,16 +400,7 @@ func (rt *lbRuntime) untrack(conns ...net.Conn) {
 // checkLoop checks every backend each interval, in parallel.
 func (rt *lbRuntime) checkLoop() {
 	defer rt.wg.Done()
-	t := time.NewTicker(healthInterval)
-	defer t.Stop()
-	for {
-		rt.checkAll()
-		select {
-		case <-rt.ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	wait.NonSlidingUntilWithContext(rt.ctx, func(context.Context) { rt.checkAll() }, healthInterval)
 }
 
 func (rt *lbRuntime) checkAll() {

@@ -104,7 +104,7 @@ func logTailN(path string, n int) string {
 // buildTestImage builds testboot into dir and writes its manifest.
 func buildTestImage(dir string) error {
 	boot := filepath.Join(dir, "bin", "boot")
-	cmd := exec.Command("go", "build", "-o", boot, "./internal/testboot")
+	cmd := exec.Command("go", "build", "-o", boot, "github.com/hullproject/hull/internal/testboot")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build test image: %v\n%s", err, out)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/cloudup/cloud"
 )
 
@@ -143,17 +145,16 @@ func TestConnectStartsDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The daemon releases its lock when it exits.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		unlock, err := lockFile(filepath.Join(state, "daemon.lock"))
-		if err == nil {
+	var lockErr error
+	_ = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+		var unlock func()
+		if unlock, lockErr = lockFile(filepath.Join(state, "daemon.lock")); lockErr == nil {
 			unlock()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon still holds its lock: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return lockErr == nil, nil
+	})
+	if lockErr != nil {
+		t.Fatalf("daemon still holds its lock: %v", lockErr)
 	}
 	if data, _ := os.ReadFile(filepath.Join(state, "daemon.log")); !strings.Contains(string(data), "local cloud daemon started") {
 		t.Errorf("daemon.log does not show the daemon starting:\n%s", data)

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
@@ -192,7 +193,7 @@ func (c *Controller) routeTables(ctx context.Context) ([]ec2types.RouteTable, er
 
 // Run syncs every interval until ctx ends, logging failures.
 func (c *Controller) Run(ctx context.Context, kube kubernetes.Interface, every time.Duration) {
-	for {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		nodes, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err == nil {
 			err = c.Sync(ctx, nodes.Items)
@@ -200,12 +201,7 @@ func (c *Controller) Run(ctx context.Context, kube kubernetes.Interface, every t
 		if err != nil && ctx.Err() == nil {
 			c.Log.Warn("VPC pod route sync failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-	}
+	}, every)
 }
 
 // New builds a controller from the standard AWS chain: on an instance,

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	certutil "k8s.io/client-go/util/cert"
 
-	"github.com/hullproject/hull/nodeup/tasks"
 	"github.com/hullproject/hull/pkg/pki"
 )
 
@@ -21,11 +21,11 @@ func readCert(t *testing.T, root, p string) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := tasks.ParseCertPEM(data)
+	certs, err := certutil.ParseCertsPEM(data)
 	if err != nil {
 		t.Fatalf("%s: %v", p, err)
 	}
-	return c
+	return certs[0]
 }
 
 func chains(c *x509.Certificate, ca *pki.Keyset) error {

@@ -3,35 +3,14 @@ package bootstrap
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", p, diff)
-	}
-}
 
 // TestPlanGolden pins the task list, and the key settings of each task,
 // of a control-plane and a worker machine: the dry-run output.
@@ -50,7 +29,7 @@ func TestPlanGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := strings.ReplaceAll(out.String(), e.assetsDir, "$ASSETS")
-			golden(t, tt.file, got)
+			golden.Check(t, filepath.Join("testdata", tt.file), got)
 			if entries, _ := os.ReadDir(o.Root); len(entries) > 0 {
 				t.Errorf("a dry run wrote %d entries under the root", len(entries))
 			}

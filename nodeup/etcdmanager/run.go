@@ -11,6 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hullproject/hull/nodeup/etcdmember"
 	"github.com/hullproject/hull/nodeup/model"
@@ -53,15 +54,11 @@ func Run(ctx context.Context, in *model.Input, o Options) {
 	for i := range in.Config.EtcdClusters {
 		ec := &in.Config.EtcdClusters[i]
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			wait.UntilWithContext(ctx, func(ctx context.Context) {
 				if err := runOne(ctx, in, ec, gate, o, log); err != nil {
 					log.Error("etcd manager stopped; restarting in 10s", "etcd", ec.Name, "err", err)
 				}
-				select {
-				case <-ctx.Done():
-				case <-time.After(10 * time.Second):
-				}
-			}
+			}, 10*time.Second)
 		})
 	}
 	wg.Wait()

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hullproject/hull/nodeup/tasks"
@@ -68,32 +70,26 @@ func (s *StaticPod) waitExited(ctx context.Context) error {
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	list := s.Processes
 	if list == nil {
 		list = ProcProcesses
 	}
-	for {
+	var listErr error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		procs, err := list()
 		if err != nil {
-			return err
+			listErr = err
+			return false, err
 		}
-		running := 0
-		for _, p := range procs {
-			if p.Member == s.Member {
-				running++
-			}
-		}
-		if running == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("etcd member %s still runs %s after its manifest was removed", s.Member, timeout)
-		case <-time.After(200 * time.Millisecond):
-		}
+		return !slices.ContainsFunc(procs, func(p Process) bool { return p.Member == s.Member }), nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case listErr != nil:
+		return listErr
 	}
+	return fmt.Errorf("etcd member %s still runs %s after its manifest was removed", s.Member, timeout)
 }
 
 // Start puts the manifest back, overriding the initial-cluster flags with

@@ -9,6 +9,8 @@ import (
 
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/nodeup/tasks"
 	"github.com/hullproject/hull/pkg/state"
 )
@@ -188,24 +190,23 @@ func (c *Cluster) retry(ctx context.Context, what string, fn func() error) error
 	if every == 0 {
 		every = 2 * time.Second
 	}
-	deadline := time.Now().Add(timeout)
 	lastLog := time.Time{}
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: gave up after %s: %w", what, timeout, err)
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, every, timeout, true, func(context.Context) (bool, error) {
+		if lastErr = fn(); lastErr == nil {
+			return true, nil
 		}
 		if time.Since(lastLog) >= 10*time.Second {
-			c.log().Info("waiting", "for", what, "err", err)
+			c.log().Info("waiting", "for", what, "err", lastErr)
 			lastLog = time.Now()
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(every):
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
+	return fmt.Errorf("%s: gave up after %s: %w", what, timeout, lastErr)
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -29,22 +30,20 @@ type Clients struct {
 // Connect builds clients from a kubeconfig file, waiting until it loads:
 // a worker's kubeconfig, and the client certificate it names, appear only
 // when TLS bootstrap completes.
-func Connect(ctx context.Context, kubeconfig string, wait time.Duration) (*Clients, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-		if err == nil {
-			return NewClients(cfg)
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("load kubeconfig %s (waited %s): %w", kubeconfig, wait, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
+func Connect(ctx context.Context, kubeconfig string, timeout time.Duration) (*Clients, error) {
+	var cfg *rest.Config
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(context.Context) (bool, error) {
+		cfg, lastErr = clientcmd.BuildConfigFromFlags("", kubeconfig)
+		return lastErr == nil, nil
+	})
+	switch {
+	case err == nil:
+		return NewClients(cfg)
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
 	}
+	return nil, fmt.Errorf("load kubeconfig %s (waited %s): %w", kubeconfig, timeout, lastErr)
 }
 
 // NewClients builds clients from a REST config.

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -128,14 +129,9 @@ func (r *Routes) Sync(ctx context.Context) error {
 
 // Run syncs every Every until ctx ends, logging failures.
 func (r *Routes) Run(ctx context.Context) {
-	for {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
 			r.Log.Warn("pod route sync failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(r.Every):
-		}
-	}
+	}, r.Every)
 }

@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hullproject/hull/nodeup/tasks"
 	"github.com/hullproject/hull/pkg/state"
@@ -49,26 +50,25 @@ func (l *Lazy) Get(ctx context.Context) (*Clients, error) {
 }
 
 func poll(ctx context.Context, timeout, every time.Duration, log *slog.Logger, what string, fn func() error) error {
-	deadline := time.Now().Add(timeout)
 	var last time.Time
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: gave up after %s: %w", what, timeout, err)
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, every, timeout, true, func(context.Context) (bool, error) {
+		if lastErr = fn(); lastErr == nil {
+			return true, nil
 		}
 		if log != nil && time.Since(last) > 10*time.Second {
-			log.Info("waiting", "for", what, "err", err)
+			log.Info("waiting", "for", what, "err", lastErr)
 			last = time.Now()
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(every):
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
+	return fmt.Errorf("%s: gave up after %s: %w", what, timeout, lastErr)
 }
 
 // WaitAPI waits until the apiserver reports ready.

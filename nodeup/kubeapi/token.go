@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/pkg/state"
 )
 
@@ -81,23 +83,25 @@ func EnsureToken(ctx context.Context, st *state.Store, cluster string) (Token, e
 
 // WaitToken polls until the first control-plane machine created the token.
 func WaitToken(ctx context.Context, st *state.Store, cluster string, every time.Duration, log func(msg string)) (Token, error) {
+	var t Token
 	last := time.Time{}
-	for {
-		t, err := GetToken(ctx, st, cluster)
-		if err == nil {
-			return t, nil
-		}
-		if !errors.Is(err, state.ErrNotFound) {
-			return Token{}, err
+	err := wait.PollUntilContextCancel(ctx, every, true, func(ctx context.Context) (bool, error) {
+		var err error
+		t, err = GetToken(ctx, st, cluster)
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, state.ErrNotFound):
+			return false, err
 		}
 		if time.Since(last) > 10*time.Second && log != nil {
 			log("waiting for the control plane to create the bootstrap token in the state store")
 			last = time.Now()
 		}
-		select {
-		case <-ctx.Done():
-			return Token{}, ctx.Err()
-		case <-time.After(every):
-		}
+		return false, nil
+	})
+	if err != nil {
+		return Token{}, err
 	}
+	return t, nil
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/nodeup/tasks"
 )
 
@@ -114,18 +116,16 @@ func WaitContainerd(c Ctr, socketOnHost string, timeout time.Duration) tasks.Tas
 			return tasks.Change{Action: tasks.Ensure, Reason: "wait for the socket", Details: d}, nil
 		},
 		ApplyFn: func(ctx context.Context) error {
-			deadline := time.Now().Add(timeout)
-			for !ready(ctx) {
-				if time.Now().After(deadline) {
-					return fmt.Errorf("containerd did not answer on %s within %s", c.Socket, timeout)
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(100 * time.Millisecond):
-				}
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+				return ready(ctx), nil
+			})
+			switch {
+			case err == nil:
+				return nil
+			case ctx.Err() != nil:
+				return ctx.Err()
 			}
-			return nil
+			return fmt.Errorf("containerd did not answer on %s within %s", c.Socket, timeout)
 		},
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 
 	"github.com/hullproject/hull/pkg/pki"
 )
@@ -87,15 +89,20 @@ func (c *Cert) problem() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cert, err := ParseCertPEM(certPEM)
+	certs, err := certutil.ParseCertsPEM(certPEM)
 	if err != nil {
 		return "unreadable certificate: " + err.Error(), nil
 	}
-	key, err := ParseKeyPEM(keyPEM)
+	cert := certs[0]
+	key, err := keyutil.ParsePrivateKeyPEM(keyPEM)
 	if err != nil {
 		return "unreadable key: " + err.Error(), nil
 	}
-	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return fmt.Sprintf("unreadable key: %T is not a signing key", key), nil
+	}
+	if pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
 		return "key does not match the certificate", nil
 	}
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: c.CA.CertPool(), CurrentTime: c.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
@@ -159,46 +166,6 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
-}
-
-// ParseCertPEM parses the first CERTIFICATE block.
-func ParseCertPEM(data []byte) (*x509.Certificate, error) {
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			return nil, errors.New("no CERTIFICATE PEM block")
-		}
-		if b.Type == "CERTIFICATE" {
-			return x509.ParseCertificate(b.Bytes)
-		}
-	}
-}
-
-// ParseKeyPEM parses a PKCS #8, PKCS #1 or SEC 1 private key.
-func ParseKeyPEM(data []byte) (crypto.Signer, error) {
-	b, _ := pem.Decode(data)
-	if b == nil {
-		return nil, errors.New("no PEM block")
-	}
-	var k any
-	var err error
-	switch b.Type {
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(b.Bytes)
-	default:
-		k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a signing key", k)
-	}
-	return s, nil
 }
 
 // BundlePEM is the trust bundle of one or more keysets: the certificates

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 	"sigs.k8s.io/yaml"
 )
 
@@ -247,7 +249,8 @@ func (i *Item) TLSCertificate() (tls.Certificate, error) {
 	}, nil
 }
 
-// singlePEM decodes exactly one PEM block of one of the wanted types.
+// singlePEM decodes exactly one PEM block of one of the wanted types: the
+// keyset document allows no more, which client-go's parsers do not check.
 func singlePEM(data []byte, types ...string) (*pem.Block, error) {
 	block, rest := pem.Decode(data)
 	if block == nil {
@@ -265,15 +268,14 @@ func singlePEM(data []byte, types ...string) (*pem.Block, error) {
 }
 
 func parseCertificatePEM(data []byte) (*x509.Certificate, error) {
-	block, err := singlePEM(data, pemCertificate)
-	if err != nil {
+	if _, err := singlePEM(data, pemCertificate); err != nil {
 		return nil, err
 	}
-	cert, err := x509.ParseCertificate(block.Bytes)
+	certs, err := certutil.ParseCertsPEM(data)
 	if err != nil {
 		return nil, fmt.Errorf("parsing certificate: %w", err)
 	}
-	return cert, nil
+	return certs[0], nil
 }
 
 func parsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
@@ -295,15 +297,7 @@ func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var key any
-	switch block.Type {
-	case pemRSAPrivate:
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case pemECPrivateKey:
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	}
+	key, err := keyutil.ParsePrivateKeyPEM(data)
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", block.Type, err)
 	}

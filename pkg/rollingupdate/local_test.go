@@ -20,6 +20,7 @@ import (
 	"github.com/hullproject/hull/pkg/state"
 	"github.com/hullproject/hull/tests/harness"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 const testImage = "hull-ru-testboot"
 
 // daemon is one in-process local cloud daemon shared by this package's
-// machine tests, with the e2e test image (tests/internal/testboot) imported.
+// machine tests, with the e2e test image (internal/testboot) imported.
 var daemon struct {
 	once sync.Once
 	cl   *local.Client
@@ -64,7 +65,7 @@ func localCloud(t *testing.T) *local.Client {
 			daemon.err = fmt.Errorf("daemon did not answer: %w", err)
 			return
 		}
-		boot, err := harness.Build(dir, "github.com/hullproject/hull/tests/internal/testboot", "testboot", "")
+		boot, err := harness.Build(dir, "github.com/hullproject/hull/internal/testboot", "testboot", "")
 		if err == nil {
 			img := filepath.Join(dir, testImage)
 			if err = harness.WriteImage(img, boot, map[string]string{"kubernetes": "none"}); err == nil {
@@ -145,27 +146,26 @@ func (c *localCluster) target(ru *v1alpha1.RollingUpdate) Target {
 // machines of version, and returns their IDs, sorted.
 func (c *localCluster) waitMachines(t *testing.T, version string) []string {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		insts, err := c.cl.ListInstances(context.Background(), c.name)
+	var insts []*cloud.Instance
+	var ids []string
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		all, err := c.cl.ListInstances(ctx, c.name)
 		if err != nil {
-			t.Fatal(err)
+			return false, err
 		}
-		insts = slices.DeleteFunc(insts, func(in *cloud.Instance) bool { return in.Group != "nodes" })
-		var ids []string
+		insts = slices.DeleteFunc(all, func(in *cloud.Instance) bool { return in.Group != "nodes" })
+		ids = nil
 		ok := len(insts) == 2
 		for _, in := range insts {
 			ids = append(ids, in.ID)
 			ok = ok && in.State == cloud.StateRunning && !in.Detached && in.ConfigVersion == version
 		}
-		if ok {
-			return ids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster %s: no 2 Running machines of version %s; machines: %s", c.name, version, describe(insts))
-		}
-		time.Sleep(200 * time.Millisecond)
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("cluster %s: no 2 Running machines of version %s (%v); machines: %s", c.name, version, err, describe(insts))
 	}
+	return ids
 }
 
 // bump changes the group's launch config version, as `hull update --yes` would.

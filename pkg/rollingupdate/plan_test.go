@@ -2,8 +2,6 @@ package rollingupdate
 
 import (
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,10 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite golden files")
 
 func ig(name string, role v1alpha1.InstanceGroupRole, ru *v1alpha1.RollingUpdate) *v1alpha1.InstanceGroup {
 	g := &v1alpha1.InstanceGroup{Spec: v1alpha1.InstanceGroupSpec{Role: role, RollingUpdate: ru}}
@@ -211,22 +208,7 @@ func TestPrintPlanGolden(t *testing.T) {
 			if err := PrintPlan(&b, p); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *updateGolden {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(string(want), b.String()); diff != "" {
-				t.Errorf("dry run (-golden +got):\n%s", diff)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".golden"), b.String())
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
@@ -52,16 +53,14 @@ func TestLocalCloudResume(t *testing.T) {
 			go func() { sum, err := Run(ctx, target, o); done <- result{sum, err} }()
 
 			var killedAt *Checkpoint
-			deadline := time.Now().Add(2 * time.Minute)
-			for killedAt == nil {
+			err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
 				if cp, ok := tryCheckpoint(c); ok && tc.killWhen(cp, old) {
 					killedAt = cp
-					break
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the first run never reached the kill point; output:\n%s", out1.String())
-				}
-				time.Sleep(10 * time.Millisecond)
+				return killedAt != nil, nil
+			})
+			if err != nil {
+				t.Fatalf("the first run never reached the kill point; output:\n%s", out1.String())
 			}
 			// The lease keeps a second run out while the first holds it.
 			var out2 syncBuffer

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
@@ -229,48 +230,49 @@ func (r *runner) backupEtcd(ctx context.Context, mr *machineRun) error {
 // With a single control plane the API is down until the replacement
 // serves it, so failures are retried within ValidationTimeout.
 func (r *runner) deleteNode(ctx context.Context, mr *machineRun) error {
-	deadline := time.Now().Add(r.o.ValidationTimeout)
 	lastNote := time.Now()
-	for {
-		err := r.t.Kube.CoreV1().Nodes().Delete(ctx, mr.node, metav1.DeleteOptions{})
-		if err == nil || apierrors.IsNotFound(err) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("delete node %s of the terminated machine: %w", mr.node, err)
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, r.o.PollInterval, r.o.ValidationTimeout, true, func(context.Context) (bool, error) {
+		lastErr = r.t.Kube.CoreV1().Nodes().Delete(ctx, mr.node, metav1.DeleteOptions{})
+		if lastErr == nil || apierrors.IsNotFound(lastErr) {
+			return true, nil
 		}
 		if time.Since(lastNote) >= 10*time.Second {
-			r.progress.Step("%s %s: cannot delete node %s yet (%v); retrying", mr.group, mr.id, mr.node, err)
+			r.progress.Step("%s %s: cannot delete node %s yet (%v); retrying", mr.group, mr.id, mr.node, lastErr)
 			lastNote = time.Now()
 		}
-		if err := sleep(ctx, r.o.PollInterval); err != nil {
-			return err
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
 	}
+	return fmt.Errorf("delete node %s of the terminated machine: %w", mr.node, lastErr)
 }
 
 // waitReplacement waits, within ValidationTimeout, for the machine the
 // group launched in mr's place to be Running and, unless CloudOnly, a
 // Ready node.
 func (r *runner) waitReplacement(ctx context.Context, mr *machineRun) error {
-	deadline := time.Now().Add(r.o.ValidationTimeout)
 	status := "no replacement launched yet"
-	for {
+	var failed error
+	err := wait.PollUntilContextTimeout(ctx, r.o.PollInterval, r.o.ValidationTimeout, true, func(context.Context) (bool, error) {
 		done, st, err := r.checkReplacement(ctx, mr)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
+		failed = err
 		status = cmp.Or(st, status)
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the replacement of machine %s in group %s did not join within %s: %s", mr.id, mr.group, r.o.ValidationTimeout, status)
-		}
-		if err := sleep(ctx, r.o.PollInterval); err != nil {
-			return err
-		}
+		return done, err
+	})
+	switch {
+	case err == nil:
+		return nil
+	case failed != nil:
+		return failed
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
 	}
+	return fmt.Errorf("the replacement of machine %s in group %s did not join within %s: %s", mr.id, mr.group, r.o.ValidationTimeout, status)
 }
 
 // checkReplacement pairs mr with a machine launched after it was detached

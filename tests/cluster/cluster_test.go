@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
@@ -357,18 +358,9 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			t.Fatalf("%s: no certificate", path)
-		}
-		if block.Type == "CERTIFICATE" {
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}
+	certs, err := certutil.ParseCertsPEM(data)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
+	return certs[0]
 }

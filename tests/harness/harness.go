@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/cloudup/local"
 )
 
@@ -156,17 +158,15 @@ func (e *Env) Instances(cluster string) []Instance {
 // WaitInstances polls until ok accepts the instance list, or fails the test.
 func (e *Env) WaitInstances(cluster string, timeout time.Duration, what string, ok func([]Instance) bool) []Instance {
 	e.T.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		insts := e.Instances(cluster)
-		if ok(insts) {
-			return insts
-		}
-		if time.Now().After(deadline) {
-			e.T.Fatalf("timed out after %s waiting for %s; instances: %+v", timeout, what, insts)
-		}
-		time.Sleep(250 * time.Millisecond)
+	var insts []Instance
+	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		insts = e.Instances(cluster)
+		return ok(insts), nil
+	})
+	if err != nil {
+		e.T.Fatalf("timed out after %s waiting for %s; instances: %+v", timeout, what, insts)
 	}
+	return insts
 }
 
 // RunningCount counts attached Running instances.
@@ -289,15 +289,12 @@ func Leftovers(marks ...string) []string {
 // fn's last error after timeout.
 func Eventually(t testing.TB, timeout time.Duration, what string, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var lastErr error
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		lastErr = fn()
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, lastErr)
 	}
 }

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	if hullBin, err = harness.Build(dir, "github.com/hullproject/hull/cmd/hull", "hull", ""); err == nil {
-		bootBin, err = harness.Build(dir, "github.com/hullproject/hull/tests/internal/testboot", "testboot", "")
+		bootBin, err = harness.Build(dir, "github.com/hullproject/hull/internal/testboot", "testboot", "")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

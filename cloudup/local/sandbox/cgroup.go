@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // cgroupHierarchies returns the mount point of every cgroup v1 hierarchy
@@ -184,12 +186,10 @@ func setFreezer(dirs []string, state string) {
 		if err := os.WriteFile(f, []byte(state), 0); err != nil {
 			continue // not the freezer hierarchy, or already gone
 		}
-		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		_ = wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, time.Second, true, func(context.Context) (bool, error) {
 			b, err := os.ReadFile(f)
-			if err != nil || strings.TrimSpace(string(b)) == state {
-				break
-			}
-		}
+			return err != nil || strings.TrimSpace(string(b)) == state, nil
+		})
 	}
 }
 
@@ -216,17 +216,16 @@ func removeCgroupTree(dir string) error {
 	slices.Reverse(dirs) // WalkDir visits parents first
 	for _, d := range dirs {
 		var err error
-		for range 50 {
-			err = unix.Rmdir(d)
-			if err == nil || errors.Is(err, unix.ENOENT) {
+		_ = wait.ExponentialBackoff(wait.Backoff{Duration: 20 * time.Millisecond, Steps: 50}, func() (bool, error) {
+			if err = unix.Rmdir(d); err == nil || errors.Is(err, unix.ENOENT) {
 				err = nil
-				break
+				return true, nil
 			}
 			if !errors.Is(err, unix.EBUSY) {
-				break
+				return false, err // not transient: give up with err
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return false, nil
+		})
 		if err != nil {
 			return fmt.Errorf("remove cgroup %s: %w", d, err)
 		}

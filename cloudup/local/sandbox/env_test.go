@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // testEnv is one test's bridge, subnet, cgroup parent and mount target root,
@@ -114,15 +116,15 @@ func (e *testEnv) start(spec Spec) *Machine {
 		}
 	})
 	base := "http://" + spec.Address.Addr().String() + ":8080"
-	for {
-		if _, err := httpGet(base + "/healthz"); err == nil {
-			return m
-		} else if ctx.Err() != nil {
-			log, _ := os.ReadFile(spec.LogPath)
-			e.t.Fatalf("machine %s never became healthy: %v\nlog:\n%s", m.ID, err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var healthErr error
+	if wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(context.Context) (bool, error) {
+		_, healthErr = httpGet(base + "/healthz")
+		return healthErr == nil, nil
+	}) != nil {
+		log, _ := os.ReadFile(spec.LogPath)
+		e.t.Fatalf("machine %s never became healthy: %v\nlog:\n%s", m.ID, healthErr, log)
 	}
+	return m
 }
 
 var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Stop ends the machine: SIGTERM to every process in its cgroup tree (in
@@ -105,11 +106,10 @@ func killAll(ctx context.Context, m *Machine, dirs []string, grace time.Duration
 	}
 	if grace > 0 {
 		signalAll(pids, unix.SIGTERM)
-		deadline := time.Now().Add(grace)
-		for len(pids) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(20 * time.Millisecond)
+		_ = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, grace, false, func(context.Context) (bool, error) {
 			pids, _ = list()
-		}
+			return len(pids) == 0, nil
+		})
 	}
 	for len(pids) > 0 {
 		// Frozen, nobody can fork between our listing and our kill; the

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/pkg/etcd/backup"
 	"github.com/hullproject/hull/pkg/state"
 )
@@ -81,36 +83,46 @@ func create(ctx context.Context, store *state.Store, key string, v any) (state.G
 // write names the generation read, retrying on conflict. It returns the
 // object as written (or as read, when fn returns ErrNoChange).
 func Update[T any](ctx context.Context, store *state.Store, key string, fn func(*T) error) (*T, error) {
-	var lastErr error
-	for range maxUpdateAttempts {
+	var out *T
+	var failed, conflict error // failed ends the retries; conflict is the last one retried
+	attempt := func(ctx context.Context) (bool, error) {
 		v, gen, err := Get[T](ctx, store, key)
 		if err != nil {
-			return nil, err
+			failed = err
+			return false, err
 		}
 		if err := fn(v); errors.Is(err, ErrNoChange) {
-			return v, nil
+			out = v
+			return true, nil
 		} else if err != nil {
-			return nil, err
+			failed = err
+			return false, err
 		}
 		data, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", key, err)
+			failed = fmt.Errorf("encode %s: %w", key, err)
+			return false, failed
 		}
-		if _, err := store.Put(ctx, key, data, state.MatchGeneration(gen)); err != nil {
-			if errors.Is(err, state.ErrConflict) {
-				lastErr = err
-				select {
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(20 * time.Millisecond):
-				}
-				continue
-			}
-			return nil, err
+		if _, err := store.Put(ctx, key, data, state.MatchGeneration(gen)); errors.Is(err, state.ErrConflict) {
+			conflict = err
+			return false, nil
+		} else if err != nil {
+			failed = err
+			return false, err
 		}
-		return v, nil
+		out = v
+		return true, nil
 	}
-	return nil, fmt.Errorf("update %s: gave up after %d conflicts: %w", key, maxUpdateAttempts, lastErr)
+	err := wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: 20 * time.Millisecond, Steps: maxUpdateAttempts}, attempt)
+	switch {
+	case failed != nil:
+		return nil, failed
+	case err == nil:
+		return out, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("update %s: gave up after %d conflicts: %w", key, maxUpdateAttempts, conflict)
 }
 
 // listIDs returns the ids of the top-level control objects named

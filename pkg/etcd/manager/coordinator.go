@@ -9,6 +9,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hullproject/hull/pkg/etcd/backup"
 	"github.com/hullproject/hull/pkg/etcd/control"
@@ -23,7 +24,7 @@ import (
 // watches the other coordinators' heartbeats and takes a command over when
 // its coordinator has gone silent.
 func (m *Manager) participate(ctx context.Context) {
-	for ctx.Err() == nil {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		cmds, damaged, err := control.ListRestores(ctx, m.cfg.Store, m.cfg.Cluster, m.cfg.EtcdCluster)
 		if err != nil {
 			m.log.Error("read restore commands", "err", err)
@@ -56,8 +57,7 @@ func (m *Manager) participate(ctx context.Context) {
 			m.forget(running)
 		}
 		m.restoreActive.Store(active)
-		sleep(ctx, m.cfg.PollInterval)
-	}
+	}, m.cfg.PollInterval)
 }
 
 // claimRestore makes this leader the coordinator of the oldest pending

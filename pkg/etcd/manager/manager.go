@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hullproject/hull/pkg/etcd/backup"
 	"github.com/hullproject/hull/pkg/etcd/control"
@@ -186,7 +187,7 @@ func (m *Manager) campaign(ctx context.Context) {
 // lead does the leader's duties every PollInterval until ctx ends.
 func (m *Manager) lead(ctx context.Context) {
 	var lastBackup, lastPrune time.Time
-	for ctx.Err() == nil {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := m.claimRestore(ctx); err != nil {
 			m.log.Error("claim restore command", "err", err)
 		}
@@ -207,8 +208,7 @@ func (m *Manager) lead(ctx context.Context) {
 				}
 			}
 		}
-		sleep(ctx, m.cfg.PollInterval)
-	}
+	}, m.cfg.PollInterval)
 }
 
 // scheduledBackup takes a backup when the newest intact one is Interval

@@ -14,6 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hullproject/hull/pkg/etcd/backup"
 	"github.com/hullproject/hull/pkg/etcd/control"
@@ -169,12 +170,11 @@ func (f *fixture) leaders() []int {
 
 func (f *fixture) waitFor(what string, timeout time.Duration, cond func() bool) {
 	f.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		return cond(), nil
+	})
+	if err != nil {
+		f.t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 }
 

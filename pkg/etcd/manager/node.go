@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hullproject/hull/pkg/etcd/control"
 )
@@ -208,23 +209,17 @@ func describe(s control.MemberState) string {
 
 // waitHealthy waits until a linearizable read through client succeeds.
 func waitHealthy(ctx context.Context, client *clientv3.Client, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var lastErr error
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := client.Get(rctx, "health")
-		rcancel()
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("etcd not healthy: %w", errors.Join(ctx.Err(), lastErr))
-		case <-time.After(200 * time.Millisecond):
-		}
+		defer rcancel()
+		_, lastErr = client.Get(rctx, "health")
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("etcd not healthy: %w", errors.Join(err, lastErr))
 	}
+	return nil
 }
 
 func removeAll(p string) error {

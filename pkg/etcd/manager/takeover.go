@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/pkg/etcd/control"
 	"github.com/hullproject/hull/pkg/state"
 )
@@ -43,13 +45,12 @@ func (m *Manager) setCoordinating(id string) {
 // until ctx ends. It runs beside participate, whose steps may block for
 // long (a download, waiting for etcd to become healthy).
 func (m *Manager) heartbeat(ctx context.Context) {
-	for ctx.Err() == nil {
-		sleep(ctx, m.heartbeatEvery())
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		m.mu.Lock()
 		id := m.coordinating
 		m.mu.Unlock()
-		if id == "" || ctx.Err() != nil {
-			continue
+		if id == "" {
+			return
 		}
 		key := control.RestoreKey(m.cfg.Cluster, m.cfg.EtcdCluster, id)
 		_, err := control.Update(ctx, m.cfg.Store, key, func(r *control.Restore) error {
@@ -62,7 +63,7 @@ func (m *Manager) heartbeat(ctx context.Context) {
 		if err != nil && !errors.Is(err, state.ErrNotFound) && ctx.Err() == nil {
 			m.log.Warn("restore: renew the coordinator's heartbeat", "restore", id, "err", err)
 		}
-	}
+	}, m.heartbeatEvery())
 }
 
 // watchCoordinator takes cmd over when its coordinator's heartbeat has not

@@ -3,7 +3,6 @@ package kubeconfig_test
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/hullproject/hull/pkg/kube/kubeconfig"
 	"github.com/hullproject/hull/pkg/kube/kubetest"
@@ -38,15 +38,11 @@ func newCA(t *testing.T) *pki.Keyset {
 
 func parseCert(t *testing.T, data []byte) *x509.Certificate {
 	t.Helper()
-	block, _ := pem.Decode(data)
-	if block == nil {
-		t.Fatal("no PEM block")
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
+	certs, err := certutil.ParseCertsPEM(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return certs[0]
 }
 
 func TestAdmin(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -262,23 +263,30 @@ func adminConfig(url string, c *certs) (*rest.Config, error) {
 func waitHTTP(p *process, tlsConfig *tls.Config, url, want string, timeout time.Duration) error {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}, Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(timeout)
 	last := errors.New("no answer yet")
-	for time.Now().Before(deadline) {
+	var exited error
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		if done, err := p.exited(); done {
-			return fmt.Errorf("%s %w: %v", p.name, errExited, err)
+			exited = fmt.Errorf("%s %w: %v", p.name, errExited, err)
+			return false, exited
 		}
 		resp, err := hc.Get(url)
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), want) {
-				return nil
+				return true, nil
 			}
 			err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, lastLines(string(body), 15))
 		}
 		last = err
-		time.Sleep(100 * time.Millisecond)
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case exited != nil:
+		return exited
 	}
 	return fmt.Errorf("timed out after %s; last answer from %s: %v", timeout, url, last)
 }
@@ -296,19 +304,15 @@ func (s *Server) waitNamespace(name string, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("kubetest: client: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		_, err := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("namespace %s was not created within %s: %w", name, timeout, err)
-		case <-time.After(100 * time.Millisecond):
-		}
+	var lastErr error
+	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		_, lastErr = client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("namespace %s was not created within %s: %w", name, timeout, lastErr)
 	}
+	return nil
 }
 
 // RESTConfig is a copy of the admin's config: user AdminUser in

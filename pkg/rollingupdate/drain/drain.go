@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	kdrain "k8s.io/kubectl/pkg/drain"
 )
@@ -173,13 +174,15 @@ type blocked struct {
 func (d *Drainer) evict(ctx context.Context, h *kdrain.Helper, node string, pod corev1.Pod) error {
 	podName := pod.Namespace + "/" + pod.Name
 	var b *blocked
-	for {
+	var failed error
+	err := wait.PollUntilContextCancel(ctx, d.opts.RetryInterval, true, func(ctx context.Context) (bool, error) {
 		pdb, reason, err := d.tryEvict(ctx, h, pod)
 		if err != nil {
-			return fmt.Errorf("drain node %s: evict pod %s: %w", node, podName, err)
+			failed = fmt.Errorf("drain node %s: evict pod %s: %w", node, podName, err)
+			return false, failed
 		}
 		if reason == "" {
-			return nil
+			return true, nil
 		}
 		now := time.Now()
 		if b == nil {
@@ -191,15 +194,17 @@ func (d *Drainer) evict(ctx context.Context, h *kdrain.Helper, node string, pod 
 			d.opts.Report(fmt.Sprintf("node %s: pod %s blocked by PodDisruptionBudget %s for %s: %s",
 				node, podName, orUnknown(b.pdb), now.Sub(b.since).Round(time.Second), b.reason))
 		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return &BlockedError{Node: node, Pod: podName, PDB: b.pdb, For: time.Since(b.since), Reason: b.reason}
-			}
-			return fmt.Errorf("drain node %s: evict pod %s: %w", node, podName, ctx.Err())
-		case <-time.After(d.opts.RetryInterval):
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case failed != nil:
+		return failed
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && b != nil:
+		return &BlockedError{Node: node, Pod: podName, PDB: b.pdb, For: time.Since(b.since), Reason: b.reason}
 	}
+	return fmt.Errorf("drain node %s: evict pod %s: %w", node, podName, ctx.Err())
 }
 
 // tryEvict makes one attempt. A non-empty reason means the eviction was
@@ -238,22 +243,27 @@ func (d *Drainer) tryEvict(ctx context.Context, h *kdrain.Helper, pod corev1.Pod
 
 // waitDeleted polls until the pod is gone or replaced by a namesake.
 func (d *Drainer) waitDeleted(ctx context.Context, pod corev1.Pod) error {
-	for {
+	var failed error
+	err := wait.PollUntilContextCancel(ctx, deletePollInterval, true, func(ctx context.Context) (bool, error) {
 		p, err := d.client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			return nil
+			return true, nil
 		case err == nil && p.UID != pod.UID:
-			return nil
+			return true, nil
 		case err != nil && ctx.Err() == nil:
-			return fmt.Errorf("wait for deletion: %w", err)
+			failed = fmt.Errorf("wait for deletion: %w", err)
+			return false, failed
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("evicted, but still not deleted: %w", ctx.Err())
-		case <-time.After(deletePollInterval):
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case failed != nil:
+		return failed
 	}
+	return fmt.Errorf("evicted, but still not deleted: %w", ctx.Err())
 }
 
 // refusedBy names the budget behind a 429: from the API's cause when it

@@ -1,6 +1,8 @@
 package statetest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Bucket is the bucket StartS3 creates.
@@ -114,23 +118,26 @@ func freeAddr(t testing.TB) string {
 func waitListening(t testing.TB, addr string, exited <-chan struct{}, logPath string) {
 	t.Helper()
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	errExited := errors.New("versitygw exited at startup")
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
 		select {
 		case <-exited:
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("versitygw exited at startup:\n%s", log)
+			return false, errExited
 		default:
 		}
 		resp, err := client.Get("http://" + addr + "/")
 		if err == nil {
 			resp.Body.Close()
-			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil, nil
+	})
+	if err != nil {
+		log, _ := os.ReadFile(logPath)
+		if errors.Is(err, errExited) {
+			t.Fatalf("%v:\n%s", err, log)
+		}
+		t.Fatalf("versitygw did not answer on %s within 20s:\n%s", addr, log)
 	}
-	log, _ := os.ReadFile(logPath)
-	t.Fatalf("versitygw did not answer on %s within 20s:\n%s", addr, log)
 }
 
 const missingMsg = "versitygw not found in $PATH or $(go env GOPATH)/bin: S3 STATE STORE TESTS DID NOT RUN. " +
