@@ -3,9 +3,7 @@ package aws_test
 import (
 	"context"
 	"encoding/base64"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,15 +11,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/ptr"
 
 	"github.com/hullproject/hull/cloudup/aws/awstest"
+	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite golden files")
 
 // TestUserDataGolden creates 1 and 3 control-plane clusters, public and
 // private (with a bastion), and pins the user-data of every launch
@@ -65,19 +61,7 @@ func TestUserDataGolden(t *testing.T) {
 			}
 			sort.Strings(parts)
 			got := strings.Join(parts, "")
-			golden := filepath.Join("testdata", tc.golden+".golden")
-			if *updateGolden {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(string(want), got); d != "" {
-				t.Errorf("user-data (-golden +got):\n%s", d)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.golden+".golden"), got)
 			e.updateIsClean("the second update")
 			e.delete()
 			e.srv.Reconcile()

@@ -3,7 +3,6 @@ package terraform_test
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,12 +11,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/ptr"
 
 	"github.com/hullproject/hull/cloudup"
 	"github.com/hullproject/hull/cloudup/aws/terraform"
 	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
@@ -26,8 +25,6 @@ import (
 )
 
 var refRE = regexp.MustCompile(`\$\{(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.`)
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // GoldenOwner is the identity the goldens' resources are tagged with;
 // tests/awscli puts it in place of the one `hull create cluster` made.
@@ -107,19 +104,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := readTree(t, dir)
-			golden := filepath.Join("testdata", tc.golden+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(string(want), got); d != "" {
-				t.Errorf("terraform (-golden +got):\n%s", d)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.golden+".golden"), got)
 			// Rendering twice gives the same bytes.
 			again, _, err := terraform.Render(c, igs, ud, GoldenOwner)
 			if err != nil {

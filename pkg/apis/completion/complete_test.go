@@ -1,7 +1,6 @@
 package completion
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,11 +9,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/apis/codec"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // TestGolden completes each testdata/<name>.yaml and compares the completed
 // spec with testdata/<name>.golden.
@@ -27,7 +25,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("Complete: %v", err)
 			}
 			got := encode(t, gotC, gotIGs)
-			compareGolden(t, filepath.Join("testdata", name+".golden"), got)
+			golden.Check(t, filepath.Join("testdata", name+".golden"), got)
 
 			// Completing the completed spec changes nothing.
 			againC, againIGs, err := Complete(gotC, gotIGs, Options{ConfigBase: "file:///x/state/" + c.Metadata.Name})
@@ -282,21 +280,4 @@ func encode(t *testing.T, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) st
 		t.Fatalf("EncodeAll: %v", err)
 	}
 	return string(b)
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got); run go test -update if the change is intended:\n%s", path, diff)
-	}
 }

@@ -1,21 +1,18 @@
 package newcluster
 
 import (
-	"flag"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/apis/codec"
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 var goldenCases = []struct {
 	name string
@@ -55,7 +52,7 @@ func TestBuildGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Build: %v", err)
 			}
-			compareGolden(t, filepath.Join("testdata", tc.name+".golden"), encode(t, c, igs))
+			golden.Check(t, filepath.Join("testdata", tc.name+".golden"), encode(t, c, igs))
 		})
 	}
 }
@@ -275,21 +272,4 @@ func encode(t *testing.T, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) st
 		t.Fatalf("EncodeAll: %v", err)
 	}
 	return string(b)
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got); run go test -update if the change is intended:\n%s", path, diff)
-	}
 }
