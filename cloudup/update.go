@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/graph"
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/apis/validation"
 	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/registry"
 )
 
@@ -27,7 +27,7 @@ type UpdateOptions struct {
 
 // Update reconciles the cloud with a cluster's spec: complete the spec,
 // build the model, find what exists, then print the plan or apply it.
-func Update(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, o UpdateOptions) (*graph.Plan, error) {
+func Update(ctx context.Context, reg *registry.Registry, provider Cloud, name string, o UpdateOptions) (*graph.Plan, error) {
 	if !o.Yes {
 		return update(ctx, reg, provider, name, o)
 	}
@@ -41,7 +41,7 @@ func Update(ctx context.Context, reg *registry.Registry, provider cloud.Provider
 	return plan, err
 }
 
-func update(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, o UpdateOptions) (*graph.Plan, error) {
+func update(ctx context.Context, reg *registry.Registry, provider Cloud, name string, o UpdateOptions) (*graph.Plan, error) {
 	c, igs, err := Complete(ctx, reg, name)
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 func (d *daemon) findLaunchConfigs(cluster string) []*cloud.LaunchConfig {

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // seen remembers every machine the test met, for the leak checks at the end.

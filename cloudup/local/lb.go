@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Health checking, as the load balancer's contract promises.

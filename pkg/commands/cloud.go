@@ -3,47 +3,20 @@ package commands
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hullproject/hull/cloudup"
-	"github.com/hullproject/hull/cloudup/aws"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/registry"
 )
 
 // EnvLocalCloudDir moves the local cloud's state (and its socket) away from
 // /var/lib/hull/local-cloud, for tests and for running several side by side.
-const EnvLocalCloudDir = "HULL_LOCAL_CLOUD_DIR"
-
-// localCloudOptions says where the local cloud daemon lives.
-func localCloudOptions() local.ClientOptions {
-	o := local.ClientOptions{StateDir: local.DefaultStateDir, Socket: local.DefaultSocket}
-	if dir := os.Getenv(EnvLocalCloudDir); dir != "" {
-		o.StateDir = dir
-		o.Socket = filepath.Join(dir, "daemon.sock")
-	}
-	return o
-}
-
-// connectLocal reaches the local cloud daemon, starting it when needed.
-func connectLocal(ctx context.Context) (*local.Client, error) {
-	if err := sandbox.RequireRoot(); err != nil {
-		return nil, err
-	}
-	o := localCloudOptions()
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the hull binary to start the local cloud daemon: %w", err)
-	}
-	o.DaemonCommand = []string{self, "local-cloud", "daemon", "--state-dir", o.StateDir, "--socket", o.Socket}
-	return local.Connect(ctx, o)
-}
+const EnvLocalCloudDir = local.EnvStateDir
 
 // cloudAccess says what a command does to a cluster's cloud.
 type cloudAccess int
@@ -56,41 +29,29 @@ const (
 	changeCloud
 )
 
-// providerFor connects to the cloud a cluster runs on, acting for the
-// cluster's identity (see cloud.Owner), so the provider refuses resources
-// of a same-named cluster of another store. The aws provider is built from
-// the completed spec (topology, subnets, access lists).
+// providerFor connects to the cloud a cluster runs on, through the cloud's
+// registered driver, acting for the cluster's identity (see cloud.Owner),
+// so the provider refuses resources of a same-named cluster of another
+// store. The driver builds its client from the completed spec.
 func providerFor(ctx context.Context, reg *registry.Registry, c *v1alpha1.Cluster, access cloudAccess) (cloud.Provider, func(), error) {
 	name := c.Metadata.Name
 	owner, err := ownerFor(ctx, reg, name, access == changeCloud)
 	if err != nil {
 		return nil, nil, err
 	}
-	switch c.Spec.CloudProvider {
-	case v1alpha1.CloudLocal, "":
-		var cl *local.Client
-		if access == changeCloud {
-			cl, err = connectLocal(ctx)
-		} else {
-			cl, err = viewLocal(ctx)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		cl = cl.ForCluster(owner)
-		return cl, func() { cl.Close() }, nil
-	case v1alpha1.CloudAWS:
-		cc, _, err := cloudup.Complete(ctx, reg, name)
-		if err != nil {
-			return nil, nil, err
-		}
-		p, err := aws.New(ctx, cc, aws.Options{Owner: owner})
-		if err != nil {
-			return nil, nil, fmt.Errorf("connect to AWS for cluster %s: %w", name, err)
-		}
-		return p, func() {}, nil
+	cc, _, err := cloudup.Complete(ctx, reg, name)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, fmt.Errorf("cluster %s: unknown spec.cloudProvider %q", name, c.Spec.CloudProvider)
+	d, err := cloud.Lookup(cc.Spec.CloudProvider)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster %s: spec.cloudProvider: %w", name, err)
+	}
+	p, err := d.Connect(ctx, cc, cloud.ConnectOptions{Owner: owner, Change: access == changeCloud})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, func() { p.Close() }, nil
 }
 
 // ownerFor is the identity a command presents to the cloud. One that
@@ -111,22 +72,12 @@ func ownerFor(ctx context.Context, reg *registry.Registry, cluster string, recor
 	return cloud.Owner{Cluster: cluster, ID: id, Store: reg.Store().URL()}, nil
 }
 
-// viewLocal reaches a running local cloud daemon, or reads its state file
-// when none runs: commands that only look never start one.
-func viewLocal(ctx context.Context) (*local.Client, error) {
-	o := localCloudOptions()
-	if cl, err := local.Connect(ctx, o); err == nil {
-		return cl, nil
-	}
-	return local.OpenReadOnly(o.StateDir)
-}
-
 func newLocalCloudCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "local-cloud",
 		Short: "Run the local cloud daemon (hull starts it on demand)",
 	}
-	def := localCloudOptions()
+	def := local.Options()
 	var stateDir, socket string
 	daemon := &cobra.Command{
 		Use:   "daemon",

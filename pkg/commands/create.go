@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hullproject/hull/cloudup/aws"
 	"github.com/hullproject/hull/pkg/apis/codec"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
@@ -124,7 +125,7 @@ func (o *rootOptions) createCluster(ctx context.Context, co *createClusterOption
 		if err != nil {
 			return usagef("--ssh-public-key: %v", err)
 		}
-		if err := validation.CheckSSHPublicKey(string(key)); err != nil {
+		if err := aws.CheckSSHPublicKey(string(key)); err != nil {
 			return usagef("--ssh-public-key %s: %v", co.sshPublicKey, err)
 		}
 		co.SSHPublicKey = string(key)

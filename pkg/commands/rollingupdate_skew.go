@@ -5,9 +5,9 @@ import (
 	"fmt"
 
 	"github.com/hullproject/hull/cloudup"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/rollingupdate"
 )
