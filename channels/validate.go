@@ -7,7 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/version"
 
-	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Architectures a channel may list images for.
@@ -66,10 +66,11 @@ func validate(c *Channel) []*FieldError {
 		validateEntry(&kvs[i], fmt.Sprintf("spec.kubernetesVersions[%d]", i), add)
 	}
 	validateOrder(kvs, add)
+	baked := cloud.NamesWhere(func(d cloud.Driver) bool { return d.Images().Baked })
 	for i, img := range c.Spec.BaseImages {
 		// Only clouds that build images there need one to bake from.
-		if img.Provider != v1alpha1.CloudAWS {
-			add(fmt.Sprintf("spec.baseImages[%d].provider", i), "unsupported value %q, want %s", img.Provider, v1alpha1.CloudAWS)
+		if !slices.Contains(baked, img.Provider) {
+			add(fmt.Sprintf("spec.baseImages[%d].provider", i), "unsupported value %q, want %s", img.Provider, cloud.OneOf(baked))
 		}
 	}
 	if len(c.Spec.BaseImages) > 0 {
@@ -130,12 +131,12 @@ func validateImages(imgs []Image, p string, add addFunc) {
 	seen := map[string]int{}
 	for i, img := range imgs {
 		ip := fmt.Sprintf("%s[%d]", p, i)
-		switch img.Provider {
-		case v1alpha1.CloudLocal, v1alpha1.CloudAWS:
-		case "":
-			add(ip+".provider", "required: %s or %s", v1alpha1.CloudLocal, v1alpha1.CloudAWS)
-		default:
-			add(ip+".provider", "unsupported value %q, want %s or %s", img.Provider, v1alpha1.CloudLocal, v1alpha1.CloudAWS)
+		d, err := cloud.Lookup(img.Provider)
+		switch {
+		case img.Provider == "":
+			add(ip+".provider", "required: %s", cloud.OneOf(cloud.Names()))
+		case err != nil:
+			add(ip+".provider", "%v", err)
 		}
 		if !slices.Contains(architectures, img.Architecture) {
 			add(ip+".architecture", "unsupported value %q, want one of %s", img.Architecture, strings.Join(architectures, ", "))
@@ -144,10 +145,11 @@ func validateImages(imgs []Image, p string, add addFunc) {
 			add(ip+".name", "required")
 		}
 		switch {
-		case img.Provider == v1alpha1.CloudAWS && img.Owner == "":
-			add(ip+".owner", "required for aws: the account whose AMIs are searched (an id, self or amazon)")
-		case img.Provider == v1alpha1.CloudLocal && img.Owner != "":
-			add(ip+".owner", "only aws images have an owner")
+		case d == nil:
+		case d.Images().Owner && img.Owner == "":
+			add(ip+".owner", "required for %s: the account whose images are searched (an id, self or amazon)", img.Provider)
+		case !d.Images().Owner && img.Owner != "":
+			add(ip+".owner", "only %s images have an owner", cloud.OneOf(cloud.NamesWhere(func(d cloud.Driver) bool { return d.Images().Owner })))
 		}
 		key := img.Provider + "/" + img.Architecture
 		if j, dup := seen[key]; dup {

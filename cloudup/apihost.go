@@ -5,21 +5,26 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/graph"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/registry"
 )
 
 // UsesLoadBalancerName reports whether machines and clients reach the API
-// at the API load balancer's own DNS name rather than at
-// spec.api.publicName: on AWS without spec.dnsZone hull publishes no DNS
-// record, so the public name would not resolve. The cloud assigns that
-// name when it makes the load balancer; the apiserver certificate carries
-// it (besides the public name and the additional SANs).
+// at the API load balancer's own DNS name, which the cloud assigns when it
+// makes the load balancer, rather than at a host the spec tells (the
+// cloud's driver decides, see cloud.Driver.APIHost). The apiserver
+// certificate carries that name (besides the public name and the
+// additional SANs).
 func UsesLoadBalancerName(c *v1alpha1.Cluster) bool {
-	return c.Spec.CloudProvider == v1alpha1.CloudAWS && c.Spec.DNSZone == ""
+	d, err := cloud.Lookup(c.Spec.CloudProvider)
+	if err != nil {
+		return false
+	}
+	host, err := d.APIHost(c)
+	return err == nil && host == ""
 }
 
 // pendingAPIHost stands for the load balancer's DNS name in a dry run made
@@ -31,16 +36,12 @@ const pendingAPIHost = "api-load-balancer-not-created-yet.invalid"
 // ("" when spec.api.publicName serves). With --yes and no load balancer
 // yet, it first makes the network and the API load balancer, so that the
 // nodeup configs and launch configs name the real host.
-func apiHostFor(ctx context.Context, reg *registry.Registry, provider cloud.Provider, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, o UpdateOptions) (string, error) {
+func apiHostFor(ctx context.Context, reg *registry.Registry, provider Cloud, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, o UpdateOptions) (string, error) {
 	if !UsesLoadBalancerName(c) {
 		return "", nil
 	}
 	name := c.Metadata.Name
-	hosts, ok := provider.(cloud.LoadBalancerHosts)
-	if !ok {
-		return "", fmt.Errorf("cluster %s: cloud %s cannot tell the API load balancer's DNS name; set spec.dnsZone", name, provider.Name())
-	}
-	host, err := hosts.LoadBalancerHost(ctx, name, APILoadBalancerName)
+	host, err := provider.LoadBalancerHost(ctx, name, APILoadBalancerName)
 	if err != nil {
 		return "", fmt.Errorf("cluster %s: find the API load balancer's DNS name: %w", name, err)
 	}
@@ -56,7 +57,7 @@ func apiHostFor(ctx context.Context, reg *registry.Registry, provider cloud.Prov
 	if err := createAPILoadBalancer(ctx, reg, provider, c, igs, o); err != nil {
 		return "", err
 	}
-	host, err = hosts.LoadBalancerHost(ctx, name, APILoadBalancerName)
+	host, err = provider.LoadBalancerHost(ctx, name, APILoadBalancerName)
 	if err != nil {
 		return "", fmt.Errorf("cluster %s: find the API load balancer's DNS name: %w", name, err)
 	}
@@ -69,7 +70,7 @@ func apiHostFor(ctx context.Context, reg *registry.Registry, provider cloud.Prov
 // createAPILoadBalancer applies only the network, its subnets and the API
 // load balancer (which depend on nothing else); the groups attach to it
 // when they are made.
-func createAPILoadBalancer(ctx context.Context, reg *registry.Registry, provider cloud.Provider, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, o UpdateOptions) error {
+func createAPILoadBalancer(ctx context.Context, reg *registry.Registry, provider Cloud, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, o UpdateOptions) error {
 	name := c.Metadata.Name
 	m, err := BuildModelWith(c, igs, provider, reg.Store(), ModelOptions{APIHost: pendingAPIHost})
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // CloudResources is what a cluster owns in the cloud.
@@ -18,7 +18,7 @@ type CloudResources struct {
 	LaunchConfigs []string
 	Network       *cloud.Network
 	// Extras are the provider's other resources ("Kind/name", see
-	// cloud.Extras), which DeleteNetwork deletes.
+	// cloud.Provider.FindExtras), which DeleteNetwork deletes.
 	Extras []string
 }
 
@@ -52,7 +52,7 @@ func (r *CloudResources) Keys() []string {
 
 // FindCloudResources lists what the cluster owns, whether or not its spec
 // still exists: a failed create can leave resources behind.
-func FindCloudResources(ctx context.Context, p cloud.Provider, cluster string) (*CloudResources, error) {
+func FindCloudResources(ctx context.Context, p DeleteCloud, cluster string) (*CloudResources, error) {
 	r := &CloudResources{}
 	lb, err := p.FindLoadBalancer(ctx, cluster, APILoadBalancerName)
 	if err != nil {
@@ -78,10 +78,8 @@ func FindCloudResources(ctx context.Context, p cloud.Provider, cluster string) (
 	if r.Network, err = p.FindNetwork(ctx, cluster); err != nil {
 		return nil, fmt.Errorf("find network: %w", err)
 	}
-	if x, ok := p.(cloud.Extras); ok {
-		if r.Extras, err = x.FindExtras(ctx, cluster); err != nil {
-			return nil, fmt.Errorf("find other resources: %w", err)
-		}
+	if r.Extras, err = p.FindExtras(ctx, cluster); err != nil {
+		return nil, fmt.Errorf("find other resources: %w", err)
 	}
 	return r, nil
 }
@@ -92,7 +90,7 @@ func FindCloudResources(ctx context.Context, p cloud.Provider, cluster string) (
 // other resources. It keeps going after a failure so one stuck resource
 // does not strand the rest, and reports everything it could not delete;
 // when every step succeeded it looks again and reports what is still there.
-func DeleteCloudResources(ctx context.Context, p cloud.Provider, cluster string, r *CloudResources, out io.Writer) error {
+func DeleteCloudResources(ctx context.Context, p DeleteCloud, cluster string, r *CloudResources, out io.Writer) error {
 	progress := output.NewProgress(out)
 	var errs []error
 	step := func(key string, fn func() error) {

@@ -6,15 +6,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // stubbornCloud has a network whose delete reports success but leaves it
 // (and an IAM role) behind, as an eventually consistent cloud might.
 type stubbornCloud struct {
-	cloud.Provider // unused methods panic
-	deletes        int
-	adopted        bool
+	DeleteCloud // unused methods panic
+	deletes     int
+	adopted     bool
 }
 
 func (s *stubbornCloud) FindLoadBalancer(context.Context, string, string) (*cloud.LoadBalancer, error) {

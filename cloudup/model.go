@@ -11,10 +11,10 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/graph"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/state"
 )
 
@@ -71,13 +71,13 @@ func (c NodeupConfig) write(ctx context.Context, store *state.Store, group strin
 
 // BuildModel turns a completed cluster into tasks against provider. The
 // store is where nodeup configs are written when the tasks apply.
-func BuildModel(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider cloud.Provider, store *state.Store) (*Model, error) {
+func BuildModel(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider Cloud, store *state.Store) (*Model, error) {
 	return BuildModelWithHolds(c, igs, provider, store, nil)
 }
 
 // BuildModelWithHolds is BuildModel with some node groups held at an older
 // Kubernetes version (see HoldNodeGroups).
-func BuildModelWithHolds(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider cloud.Provider, store *state.Store, holds []NodeGroupHold) (*Model, error) {
+func BuildModelWithHolds(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider Cloud, store *state.Store, holds []NodeGroupHold) (*Model, error) {
 	return BuildModelWith(c, igs, provider, store, ModelOptions{Holds: holds})
 }
 
@@ -95,7 +95,7 @@ type ModelOptions struct {
 }
 
 // BuildModelWith is BuildModel with options.
-func BuildModelWith(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider cloud.Provider, store *state.Store, o ModelOptions) (*Model, error) {
+func BuildModelWith(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider Cloud, store *state.Store, o ModelOptions) (*Model, error) {
 	holds := o.Holds
 	name := c.Metadata.Name
 	f := o.find
@@ -164,15 +164,17 @@ func BuildModelWith(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider
 		m.Tasks = append(m.Tasks, &instanceGroupTask{f: f, group: g})
 	}
 	m.Tasks = append(m.Tasks, &loadBalancerTask{f: f, lb: lb, subnets: subnetNames})
-	if dns, ok := provider.(cloud.DNS); ok && c.Spec.DNSZone != "" {
-		m.Tasks = append(m.Tasks, &dnsRecordTask{dns: dns, rec: &cloud.DNSRecord{Cluster: name, Name: c.Spec.API.PublicName, LoadBalancer: lb.Name}})
+	if provider != nil && c.Spec.DNSZone != "" {
+		if dns := provider.DNS(); dns != nil {
+			m.Tasks = append(m.Tasks, &dnsRecordTask{dns: dns, rec: &cloud.DNSRecord{Cluster: name, Name: c.Spec.API.PublicName, LoadBalancer: lb.Name}})
+		}
 	}
 	return m, nil
 }
 
 // Deletions lists what exists in the cloud for the cluster but is not in the
 // model: instance groups (deleted first) and their launch configs.
-func (m *Model) Deletions(ctx context.Context, provider cloud.Provider, cluster string) ([]graph.Deletion, error) {
+func (m *Model) Deletions(ctx context.Context, provider Cloud, cluster string) ([]graph.Deletion, error) {
 	var dels []graph.Deletion
 	groups, err := provider.FindInstanceGroups(ctx, cluster)
 	if err != nil {
@@ -351,38 +353,25 @@ func nthAddress(cidr string, n int) (string, error) {
 	return a.String(), nil
 }
 
-// apiEndpoint is how machines reach the API. On the local cloud the load
-// balancer listens on the gateway address of the first subnet, which is
-// known from the spec alone; that keeps nodeup configs (and so config
-// versions) stable between a dry run and the apply that creates the LB.
+// apiEndpoint is how machines reach the API: the host the cloud's driver
+// takes from the spec (cloud.Driver.APIHost), else apiHost, the name the
+// cloud gave the API load balancer.
 func apiEndpoint(c *v1alpha1.Cluster, apiHost string) (string, error) {
-	if c.Spec.CloudProvider != v1alpha1.CloudLocal {
-		if apiHost == "" {
-			if UsesLoadBalancerName(c) {
-				return "", fmt.Errorf("cluster %s: the API load balancer's DNS name is needed (no spec.dnsZone)", c.Metadata.Name)
-			}
-			apiHost = c.Spec.API.PublicName
-		}
-		return net.JoinHostPort(apiHost, fmt.Sprint(APIPort)), nil
+	d, err := cloud.Lookup(c.Spec.CloudProvider)
+	if err != nil {
+		return "", fmt.Errorf("cluster %s: spec.cloudProvider: %w", c.Metadata.Name, err)
 	}
-	if len(c.Spec.Networking.Subnets) == 0 {
-		return "", fmt.Errorf("cluster %s has no subnets", c.Metadata.Name)
-	}
-	gw, err := GatewayAddress(c.Spec.Networking.Subnets[0].CIDR)
+	host, err := d.APIHost(c)
 	if err != nil {
 		return "", err
 	}
-	return netip.AddrPortFrom(gw, APIPort).String(), nil
-}
-
-// GatewayAddress is the first usable address of a subnet, which the local
-// cloud gives the bridge.
-func GatewayAddress(cidr string) (netip.Addr, error) {
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("subnet cidr %q: %w", cidr, err)
+	if host == "" {
+		if apiHost == "" {
+			return "", fmt.Errorf("cluster %s: the API load balancer's DNS name is needed (no spec.dnsZone)", c.Metadata.Name)
+		}
+		host = apiHost
 	}
-	return p.Masked().Addr().Next(), nil
+	return net.JoinHostPort(host, fmt.Sprint(APIPort)), nil
 }
 
 func lbType(c *v1alpha1.Cluster) v1alpha1.LoadBalancerType {

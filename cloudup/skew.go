@@ -9,10 +9,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/version"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/state"
 	"github.com/hullproject/hull/upgrades"
 )
@@ -44,7 +44,7 @@ func (h NodeGroupHold) String() string {
 // launch config's version, and a new node group starts at the oldest
 // version a control-plane machine runs. Without a readable launch config a
 // group with machines is not held: there is nothing older to keep.
-func HoldNodeGroups(ctx context.Context, provider cloud.Provider, store *state.Store, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) ([]NodeGroupHold, error) {
+func HoldNodeGroups(ctx context.Context, provider Cloud, store *state.Store, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) ([]NodeGroupHold, error) {
 	if provider == nil {
 		return nil, nil
 	}

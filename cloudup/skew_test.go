@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/pkg/apis/codec"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
 )

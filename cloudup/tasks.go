@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/graph"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/state"
 )
 
@@ -18,7 +18,7 @@ import (
 // shares the answer between tasks, so a plan's API calls do not grow with
 // the number of instance groups.
 type finder struct {
-	provider cloud.Provider
+	provider Cloud
 	cluster  string
 
 	netOnce sync.Once

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/graph"
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/apis/validation"
 	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/registry"
 )
 
@@ -25,27 +25,34 @@ type UpdateOptions struct {
 	Graph graph.Options
 }
 
-// Update reconciles the cloud with a cluster's spec: complete the spec,
-// build the model, find what exists, then print the plan or apply it.
-func Update(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, o UpdateOptions) (*graph.Plan, error) {
-	if !o.Yes {
-		return update(ctx, reg, provider, name, o)
+// Update reconciles the cloud with a cluster's spec as the store holds
+// it: complete the spec, then Reconcile. With o.Yes it reads, plans and
+// applies under the cluster's lease, so the plan applied is the plan made.
+func Update(ctx context.Context, reg *registry.Registry, provider Cloud, name string, o UpdateOptions) (*graph.Plan, error) {
+	update := func(ctx context.Context) (*graph.Plan, error) {
+		c, igs, err := Complete(ctx, reg, name)
+		if err != nil {
+			return nil, err
+		}
+		return Reconcile(ctx, reg, provider, c, igs, o)
 	}
-	// Plan and apply under one lease, so the plan applied is the plan made.
+	if !o.Yes {
+		return update(ctx)
+	}
 	var plan *graph.Plan
 	err := reg.WithLock(ctx, name, func(ctx context.Context) error {
 		var err error
-		plan, err = update(ctx, reg, provider, name, o)
+		plan, err = update(ctx)
 		return err
 	})
 	return plan, err
 }
 
-func update(ctx context.Context, reg *registry.Registry, provider cloud.Provider, name string, o UpdateOptions) (*graph.Plan, error) {
-	c, igs, err := Complete(ctx, reg, name)
-	if err != nil {
-		return nil, err
-	}
+// Reconcile makes the cloud match a completed spec: check the version
+// skew, build the model, find what exists, then print the plan or, with
+// o.Yes, apply it. The caller holds the cluster's lease when applying.
+func Reconcile(ctx context.Context, reg *registry.Registry, provider Cloud, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, o UpdateOptions) (*graph.Plan, error) {
+	name := c.Metadata.Name
 	// One finder serves the skew rules and the model, so the cloud is read once.
 	f := &finder{provider: provider, cluster: name}
 	running, err := readRunningVersions(ctx, f, reg.Store())
@@ -128,7 +135,14 @@ func Complete(ctx context.Context, reg *registry.Registry, name string) (*v1alph
 	if err != nil {
 		return nil, nil, err
 	}
-	cc, cigs, err := completion.Complete(c, igs, completion.Options{ConfigBase: reg.ConfigBase(name)})
+	return CompleteSpec(c, igs, reg.ConfigBase(name))
+}
+
+// CompleteSpec completes a loaded cluster and validates the result;
+// configBase is where the store keeps the cluster.
+func CompleteSpec(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, configBase string) (*v1alpha1.Cluster, []*v1alpha1.InstanceGroup, error) {
+	name := c.Metadata.Name
+	cc, cigs, err := completion.Complete(c, igs, completion.Options{ConfigBase: configBase})
 	if err != nil {
 		return nil, nil, fmt.Errorf("complete cluster %s: %w", name, err)
 	}

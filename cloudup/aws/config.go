@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
+	"github.com/hullproject/hull/cloudup/aws/awsmodel"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
 
@@ -66,7 +67,7 @@ func clusterRegion(c *v1alpha1.Cluster) (region, field, zone string) {
 		return "", "", ""
 	}
 	for i, s := range c.Spec.Networking.Subnets {
-		if r, ok := v1alpha1.AWSRegionOfZone(s.Zone); ok {
+		if r, ok := awsmodel.RegionOfZone(s.Zone); ok {
 			return r, fmt.Sprintf("spec.networking.subnets[%d].zone", i), s.Zone
 		}
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 
-	"github.com/hullproject/hull/cloudup/cloud"
-	"github.com/hullproject/hull/pkg/apis/validation"
+	"github.com/hullproject/hull/cloudup/aws/awsmodel"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 func fqdn(name string) string { return strings.TrimSuffix(strings.ToLower(name), ".") + "." }
@@ -34,7 +34,7 @@ func (p *Provider) hostedZone(ctx context.Context) (string, error) {
 		return id, nil
 	}
 	var name string
-	if validation.IsHostedZoneID(spec) {
+	if awsmodel.IsHostedZoneID(spec) {
 		id = strings.TrimPrefix(spec, "/hostedzone/")
 		out, err := p.r53.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(id)})
 		if isNotFound(err) {

@@ -18,9 +18,9 @@ import (
 	"github.com/hullproject/hull/cloudup"
 	hullaws "github.com/hullproject/hull/cloudup/aws"
 	"github.com/hullproject/hull/cloudup/aws/awstest"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
 )

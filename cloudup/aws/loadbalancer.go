@@ -13,8 +13,8 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // apiLB is the one load balancer cloudup asks for.

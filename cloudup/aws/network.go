@@ -12,7 +12,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // network is what exists of the cluster network, keyed by the model's

@@ -20,8 +20,8 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Options tune the provider. Zero values take the defaults.
@@ -97,12 +97,11 @@ type Provider struct {
 	iamLocks map[string]*sync.Mutex
 }
 
-var (
-	_ cloud.Provider          = (*Provider)(nil)
-	_ cloud.DNS               = (*Provider)(nil)
-	_ cloud.LoadBalancerHosts = (*Provider)(nil)
-	_ cloud.Extras            = (*Provider)(nil)
-)
+var _ cloud.Provider = (*Provider)(nil)
+
+// DNS is the provider itself: it publishes the API name in Route 53 when
+// the spec names a zone (spec.dnsZone).
+func (p *Provider) DNS() cloud.DNS { return p }
 
 // New builds the provider for a completed cluster. It makes no API call.
 func New(ctx context.Context, c *v1alpha1.Cluster, opts Options) (*Provider, error) {
@@ -262,3 +261,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// Close releases nothing: the SDK's clients hold no connection of their own.
+func (p *Provider) Close() error { return nil }

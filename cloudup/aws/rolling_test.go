@@ -9,8 +9,8 @@ import (
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
 	"github.com/hullproject/hull/cloudup/aws/awstest"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/state"
 )
 

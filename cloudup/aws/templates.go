@@ -11,8 +11,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/nodeup"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 type imageInfo struct {

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Error kinds a client can test with errors.Is (besides cloud.ErrNotFound).

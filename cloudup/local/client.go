@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // daemonStartTimeout bounds how long Connect waits for a daemon it started.
@@ -366,3 +366,14 @@ func (c *Client) EnsureLoadBalancer(ctx context.Context, lb *cloud.LoadBalancer)
 func (c *Client) DeleteLoadBalancer(ctx context.Context, cluster, name string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/clusters/"+esc(cluster)+"/loadbalancers/"+esc(name), nil, nil)
 }
+
+// LoadBalancerHost is "": a local load balancer has addresses, no DNS
+// name; machines reach the API at the first subnet's gateway (see Driver).
+func (c *Client) LoadBalancerHost(context.Context, string, string) (string, error) { return "", nil }
+
+// FindExtras finds nothing: the local cloud owns no more for a cluster
+// than its network, groups, launch configs and load balancers.
+func (c *Client) FindExtras(context.Context, string) ([]string, error) { return nil, nil }
+
+// DNS is nil: the local cloud publishes no DNS records.
+func (c *Client) DNS() cloud.DNS { return nil }

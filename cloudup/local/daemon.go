@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Where the local cloud lives unless told otherwise.

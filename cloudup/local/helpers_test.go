@@ -18,8 +18,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // seen remembers every machine the test met, for the leak checks at the end.

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // ManifestFile is the name of an image's manifest inside its directory.

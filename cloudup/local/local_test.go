@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 const testCluster = "alpha"

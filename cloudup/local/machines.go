@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // machineDirs are the paths a machine sees as its own: each is a directory

@@ -14,8 +14,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // bridgeName is the cluster's bridge: "hb" + 8 hex of sha256(cluster), short

@@ -3,7 +3,7 @@ package local
 import (
 	"net/http"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Headers that carry the caller's cluster identity. A request without them

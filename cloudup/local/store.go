@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
+	"github.com/hullproject/hull/pkg/cloud"
 
 	"github.com/hullproject/hull/internal/atomicfile"
 )

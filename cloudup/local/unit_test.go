@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 func TestBridgeNameFitsInterfaceNames(t *testing.T) {

@@ -6,6 +6,10 @@ import (
 
 	"github.com/hullproject/hull/cloudup/local/sandbox"
 	"github.com/hullproject/hull/pkg/commands"
+
+	// The clouds hull serves register their drivers.
+	_ "github.com/hullproject/hull/cloudup/aws"
+	_ "github.com/hullproject/hull/cloudup/local"
 )
 
 func main() {

@@ -6,6 +6,10 @@ import (
 	"os"
 
 	"github.com/hullproject/hull/nodeup/bootstrap"
+
+	// The clouds nodeup runs on register their behaviour.
+	_ "github.com/hullproject/hull/nodeup/awsroutes"
+	_ "github.com/hullproject/hull/nodeup/localnode"
 )
 
 func main() {

@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hullproject/hull/nodeup/awsroutes"
 	"github.com/hullproject/hull/nodeup/etcdmanager"
 	"github.com/hullproject/hull/nodeup/kubeapi"
 	"github.com/hullproject/hull/nodeup/model"
@@ -152,8 +151,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	var sup *supervisor.Supervisor
 	var mgr services.Manager
-	if facts.Cloud == "local" {
-		// On the local cloud nodeup is the machine's boot process, and so
+	if in.Cloud().Supervised {
+		// nodeup is the machine's boot process (the local cloud), and so
 		// its service manager: systemd units would land on the host.
 		sup = supervisor.New(log)
 		mgr = &services.Supervised{Sup: sup, LogDir: filepath.Join(root, LocalLogDir)}
@@ -164,7 +163,7 @@ func Run(ctx context.Context, o Options) error {
 		// A plan must not start anything: an idle supervisor reports
 		// every service as to be started.
 		mgr = &services.Supervised{LogDir: filepath.Join(root, LocalLogDir)}
-		if facts.Cloud != "local" {
+		if !in.Cloud().Supervised {
 			mgr = &services.Systemd{Root: root, UnitDir: "/etc/systemd/system"}
 		}
 	}
@@ -198,22 +197,21 @@ func Run(ctx context.Context, o Options) error {
 	return stay(ctx, in, sup, o.CloudAPI, log)
 }
 
-// LocalLogDir holds the services' logs on the local cloud. /var/log/hull
-// is not one of the machine's private directories there (see
-// cloudup/local), so the logs go under /var/lib/hull, which is.
+// LocalLogDir holds the services' logs where nodeup supervises them (the
+// local cloud). /var/log/hull is not one of the machine's private
+// directories there (see cloudup/local), so the logs go under
+// /var/lib/hull, which is.
 const LocalLogDir = "/var/lib/hull/log"
-
-// LocalPollInterval is how often the etcd managers of the local cloud read
-// restore commands and backup requests: its store is a local directory.
-const LocalPollInterval = 2 * time.Second
 
 // stay runs the pod-route controller and keeps the services up until ctx
 // ends, then stops them (kubelet first).
 func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, cloudAPI string, log *slog.Logger) error {
+	cloud := in.Cloud()
 	go func() {
-		// On AWS pod traffic goes through the VPC route tables, which the
-		// control plane keeps; elsewhere every machine routes to the others.
-		if in.Facts.Cloud == "aws" && !in.IsControlPlane() {
+		// Where the cloud keeps pod routes itself (the VPC route tables on
+		// AWS), the control plane runs its controller; elsewhere every
+		// machine routes to the others.
+		if cloud.PodRoutesControlPlaneOnly && !in.IsControlPlane() {
 			return
 		}
 		l := &kubeapi.Lazy{Kubeconfig: filepath.Join(in.Root, model.KubeletKubeconfig), Wait: model.NodeTimeout}
@@ -222,13 +220,8 @@ func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, clou
 			log.Error("pod route controller cannot start", "err", err)
 			return
 		}
-		if in.Facts.Cloud == "aws" {
-			rc, err := awsroutes.New(ctx, in.Config.ClusterName, in.Config.PodCIDR, log)
-			if err != nil {
-				log.Error("VPC pod route controller cannot start", "err", err)
-				return
-			}
-			rc.Run(ctx, c.Kube, awsroutes.DefaultInterval)
+		if cloud.PodRoutes != nil {
+			cloud.PodRoutes(ctx, in, c.Kube, log)
 			return
 		}
 		(&kubeapi.Routes{Kube: c.Kube, Self: in.Facts.Hostname, Router: kubeapi.IPRoute{}, Every: 3 * time.Second, Log: log}).Run(ctx)
@@ -238,10 +231,7 @@ func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, clou
 	}
 	var managers sync.WaitGroup
 	if in.IsControlPlane() {
-		opts := etcdmanager.Options{}
-		if in.Facts.Cloud == "local" {
-			opts.PollInterval = LocalPollInterval
-		}
+		opts := etcdmanager.Options{PollInterval: cloud.EtcdPollInterval}
 		managers.Go(func() { etcdmanager.Run(ctx, in, opts) })
 	}
 	log.Info("nodeup is up; supervising until SIGTERM")
@@ -279,7 +269,7 @@ func learnFacts(o Options) (model.Facts, error) {
 		}
 		f.Address = a
 	}
-	if f.CgroupRoot == "" && f.Cloud == "local" {
+	if f.CgroupRoot == "" && model.CloudNamed(f.Cloud).Supervised {
 		cg, err := SelfCgroup()
 		if err != nil {
 			return f, fmt.Errorf("machine cgroup: %w", err)

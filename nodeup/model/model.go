@@ -30,7 +30,8 @@ type Facts struct {
 	// CgroupRoot is the machine's cgroup ("/hull/<cluster>/<id>"), the
 	// kubelet's cgroupRoot; empty lets the kubelet use "/".
 	CgroupRoot string
-	// Cloud is $HULL_CLOUD: "local" selects the built-in supervisor.
+	// Cloud is $HULL_CLOUD, the name of the machine's cloud, whose
+	// registered behaviour nodeup follows (see Input.Cloud).
 	Cloud string
 }
 

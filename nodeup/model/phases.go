@@ -94,9 +94,9 @@ func ServiceTasks(in *Input, mgr services.Manager) ([]tasks.Task, error) {
 		services.WaitContainerd(ctr, in.hostPath(ContainerdSocket), ContainerdTimeout),
 		services.ImportImages(ctr, in.hostPath(ContainerdSocket), nodeImages(in)),
 	}
-	if in.Facts.Cloud == "aws" {
-		// The VPC delivers pod addresses inside the cluster only (see
-		// nodeup/awsroutes); beyond it pods use the machine's address.
+	if in.Cloud().MasqueradePods {
+		// The network delivers pod addresses inside the cluster only (on
+		// AWS, see nodeup/awsroutes); beyond it pods use the machine's address.
 		list = append(list, services.PodMasquerade(in.Config.PodCIDR, services.ExecRunner))
 	}
 	if !in.IsControlPlane() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/cloudup/local/bake"
 	"github.com/hullproject/hull/pkg/assets"
 	"github.com/hullproject/hull/pkg/cli/output"
@@ -102,7 +103,7 @@ func (o *rootOptions) buildImage(ctx context.Context, f *assetsFlags, name, node
 	if _, err := os.Stat(nodeup); err != nil {
 		return fmt.Errorf("--nodeup: %s: %w (build it with `make build`, which puts nodeup next to hull)", nodeup, err)
 	}
-	cl, err := connectLocal(ctx)
+	cl, err := local.ConnectToChange(ctx)
 	if err != nil {
 		return err
 	}

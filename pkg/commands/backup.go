@@ -3,8 +3,6 @@ package commands
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -12,13 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hullproject/hull/pkg/cli/output"
+	"github.com/hullproject/hull/pkg/cluster"
 	"github.com/hullproject/hull/pkg/etcd/backup"
-	"github.com/hullproject/hull/pkg/etcd/control"
-	"github.com/hullproject/hull/pkg/state"
 )
-
-// backupPollInterval is how often create and restore re-read the store.
-const backupPollInterval = time.Second
 
 func newBackupCommand(o *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
@@ -68,29 +62,22 @@ field with the reason.`,
 	return cmd
 }
 
-// openBackups opens the store, checks the cluster exists and resolves
-// --etcd to the cluster's etcd cluster names (all of them for "all").
-func (o *rootOptions) openBackups(ctx context.Context, name, etcd string, allowAll bool) (*state.Store, []string, error) {
-	reg, err := o.openRegistry(ctx)
+// openBackups opens the cluster and resolves --etcd to the cluster's etcd
+// cluster names (all of them for "all"). The caller closes the cluster.
+func (o *rootOptions) openBackups(ctx context.Context, name, etcd string, allowAll bool) (*cluster.Cluster, []string, error) {
+	cl, err := o.openCluster(ctx, name)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, _, err := reg.GetCluster(ctx, name)
+	known, err := cl.EtcdClusters(ctx)
 	if err != nil {
 		return nil, nil, err
-	}
-	var known []string
-	for _, e := range c.Spec.EtcdClusters {
-		known = append(known, e.Name)
-	}
-	if len(known) == 0 {
-		known = []string{"main", "events"}
 	}
 	switch {
 	case etcd == "all" && allowAll:
-		return reg.Store(), known, nil
+		return cl, known, nil
 	case slices.Contains(known, etcd):
-		return reg.Store(), []string{etcd}, nil
+		return cl, []string{etcd}, nil
 	}
 	choices := strings.Join(known, ", ")
 	if allowAll {
@@ -100,15 +87,16 @@ func (o *rootOptions) openBackups(ctx context.Context, name, etcd string, allowA
 }
 
 func (o *rootOptions) backupList(ctx context.Context, name, etcd string, f output.Format) error {
-	store, etcds, err := o.openBackups(ctx, name, etcd, false)
+	cl, etcds, err := o.openBackups(ctx, name, etcd, false)
 	if err != nil {
 		return err
 	}
-	list, err := backup.List(ctx, store, name, etcds[0])
+	defer cl.Close()
+	list, err := cl.Backups(ctx, etcds[0])
 	if err != nil {
 		return err
 	}
-	warnDamagedBackups(o.errOut, etcds[0], list)
+	cluster.WarnDamagedBackups(o.errOut, etcds[0], list)
 	if f != output.Table {
 		if list == nil {
 			list = []backup.Info{}
@@ -127,32 +115,9 @@ func (o *rootOptions) backupList(ctx context.Context, name, etcd string, f outpu
 			t.Row(b.Name, when, "-", "-", "damaged")
 			continue
 		}
-		t.Row(b.Name, when, humanBytes(b.Meta.SnapshotSize), b.Meta.EtcdVersion, "ok")
+		t.Row(b.Name, when, output.Bytes(b.Meta.SnapshotSize), b.Meta.EtcdVersion, "ok")
 	}
 	return t.Flush()
-}
-
-// warnDamagedBackups names each damaged backup of an etcd cluster and its
-// meta object, on w (stderr, so that structured output stays parseable).
-func warnDamagedBackups(w io.Writer, etcd string, list []backup.Info) {
-	for _, b := range list {
-		if b.Damaged != "" {
-			fmt.Fprintf(w, "WARNING: etcd %s: backup %s is damaged and cannot be restored: %s\n", etcd, b.Name, b.Damaged)
-		}
-	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func newBackupCreateCommand(o *rootOptions) *cobra.Command {
@@ -180,66 +145,16 @@ func newBackupCreateCommand(o *rootOptions) *cobra.Command {
 	return cmd
 }
 
-func requester() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("hull on %s (pid %d)", host, os.Getpid())
-}
-
 func (o *rootOptions) backupCreate(ctx context.Context, name, etcd string, wait time.Duration) error {
-	store, etcds, err := o.openBackups(ctx, name, etcd, false)
+	cl, etcds, err := o.openBackups(ctx, name, etcd, false)
 	if err != nil {
 		return err
 	}
-	etcd = etcds[0]
-	id := control.NewID(time.Now())
-	key := control.BackupRequestKey(name, etcd, id)
-	req := &control.BackupRequest{ID: id, RequestedBy: requester(), Created: time.Now().UTC(), Phase: control.RequestPending}
-	if err := control.Create(ctx, store, key, req); err != nil {
-		return fmt.Errorf("request a backup: %w", err)
+	defer cl.Close()
+	b, err := cl.Backup(ctx, etcds[0], wait)
+	if err != nil {
+		return err
 	}
-	progress := output.NewProgress(o.errOut)
-	progress.Step("Asked the backup leader of etcd %s for a backup (request %s)", etcd, id)
-	withdraw := func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = store.Delete(dctx, key, state.Unconditional())
-	}
-	deadline := time.Now().Add(wait)
-	lastNote := time.Now()
-	for {
-		r, _, err := control.Get[control.BackupRequest](ctx, store, key)
-		if err != nil {
-			return fmt.Errorf("read backup request %s: %w", id, err)
-		}
-		switch r.Phase {
-		case control.RequestFailed:
-			withdraw()
-			return fmt.Errorf("the backup leader of etcd %s could not take the backup: %s", etcd, r.Error)
-		case control.RequestSucceeded:
-			list, err := backup.List(ctx, store, name, etcd)
-			if err != nil {
-				return err
-			}
-			if b, err := backup.Find(r.Backup, list); err == nil {
-				withdraw()
-				progress.Step("Backup %s is listed (%s, etcd %s)", b.Name, humanBytes(b.Meta.SnapshotSize), b.Meta.EtcdVersion)
-				fmt.Fprintln(o.out, b.Name)
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			withdraw()
-			return fmt.Errorf("no backup of etcd %s was listed within %s: no etcd manager took the request; check that the control plane runs (request withdrawn)", etcd, wait)
-		}
-		if time.Since(lastNote) >= 15*time.Second {
-			progress.Step("Still waiting for the backup leader of etcd %s", etcd)
-			lastNote = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			withdraw()
-			return fmt.Errorf("interrupted; backup request withdrawn: %w", context.Cause(ctx))
-		case <-time.After(backupPollInterval):
-		}
-	}
+	fmt.Fprintln(o.out, b.Name)
+	return nil
 }

@@ -6,17 +6,17 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hullproject/hull/cloudup/aws"
 	"github.com/hullproject/hull/pkg/apis/codec"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/apis/validation"
 	"github.com/hullproject/hull/pkg/cli/output"
-	"github.com/hullproject/hull/pkg/pki"
-	"github.com/hullproject/hull/pkg/registry"
+	"github.com/hullproject/hull/pkg/cloud"
+	"github.com/hullproject/hull/pkg/cluster"
 	"github.com/hullproject/hull/pkg/state"
 )
 
@@ -96,7 +96,7 @@ delete of the same name are removed first (see docs/state-store.md).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&co.Cloud, "cloud", v1alpha1.CloudLocal, "cloud provider: local or aws")
+	f.StringVar(&co.Cloud, "cloud", newcluster.DefaultCloud, "cloud provider: "+cloud.OneOf(cloud.Names()))
 	f.StringVar(&co.zones, "zones", "", "comma-separated zones (default local-a for --cloud local; required for aws)")
 	f.IntVar(&co.controlPlaneCount, "control-plane-count", newcluster.DefaultControlPlaneCount, fmt.Sprintf("number of control-plane machines, each an etcd member (odd: 1, 3, 5; at most %d)", validation.MaxEtcdMembers))
 	f.IntVar(&co.nodeCount, "node-count", newcluster.DefaultNodeCount, fmt.Sprintf("number of worker machines, spread over the zones (0: one empty node group; at most %d per zone)", validation.MaxInstanceGroupSize))
@@ -124,7 +124,7 @@ func (o *rootOptions) createCluster(ctx context.Context, co *createClusterOption
 		if err != nil {
 			return usagef("--ssh-public-key: %v", err)
 		}
-		if err := validation.CheckSSHPublicKey(string(key)); err != nil {
+		if err := aws.CheckSSHPublicKey(string(key)); err != nil {
 			return usagef("--ssh-public-key %s: %v", co.sshPublicKey, err)
 		}
 		co.SSHPublicKey = string(key)
@@ -138,7 +138,7 @@ func (o *rootOptions) createCluster(ctx context.Context, co *createClusterOption
 		if err != nil || f == output.Table {
 			return usagef("-o/--output with --dry-run must be yaml or json, got %q", co.output)
 		}
-		if err := checkSpec(ctx, c, igs, "mem://dry-run/"+c.Metadata.Name); err != nil {
+		if err := cluster.CheckSpec(ctx, c, igs, "mem://dry-run/"+c.Metadata.Name); err != nil {
 			return err
 		}
 		return printObjects(o, f, c, igs)
@@ -147,7 +147,7 @@ func (o *rootOptions) createCluster(ctx context.Context, co *createClusterOption
 	if err != nil {
 		return err
 	}
-	if err := o.createWithPKI(ctx, reg, c, igs); err != nil {
+	if err := cluster.Create(ctx, reg, c, igs); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.out, `Cluster configuration for %[1]s has been written to %[2]s.
@@ -158,18 +158,6 @@ Suggestions:
  * build the cluster:         hull update cluster %[1]s --yes
 `, c.Metadata.Name, reg.Store().URL())
 	return nil
-}
-
-// createWithPKI validates, issues the cluster's keysets and writes everything.
-func (o *rootOptions) createWithPKI(ctx context.Context, reg *registry.Registry, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) error {
-	if err := checkSpec(ctx, c, igs, reg.ConfigBase(c.Metadata.Name)); err != nil {
-		return err
-	}
-	keysets, err := pki.NewClusterKeysets(c.Metadata.Name, etcdClusterNames(c), time.Now())
-	if err != nil {
-		return fmt.Errorf("issue keysets: %w", err)
-	}
-	return reg.CreateCluster(ctx, c, igs, keysets)
 }
 
 func printObjects(o *rootOptions, f output.Format, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup) error {
@@ -229,24 +217,24 @@ func (o *rootOptions) createFromFile(ctx context.Context, filename string) error
 			return fmt.Errorf("%s: Cluster %q appears twice", filename, c.Metadata.Name)
 		}
 		newClusters[c.Metadata.Name] = true
-		if err := checkSpec(ctx, c, groupsOf(objs.InstanceGroups, c.Metadata.Name), reg.ConfigBase(c.Metadata.Name)); err != nil {
+		if err := cluster.CheckSpec(ctx, c, groupsOf(objs.InstanceGroups, c.Metadata.Name), reg.ConfigBase(c.Metadata.Name)); err != nil {
 			return err
 		}
 	}
 	// Groups for clusters that already exist, checked against those clusters.
 	added := map[string][]*v1alpha1.InstanceGroup{}
 	for _, ig := range objs.InstanceGroups {
-		cluster := ig.ClusterName()
-		if newClusters[cluster] {
+		owner := ig.ClusterName()
+		if newClusters[owner] {
 			continue
 		}
-		if cluster == "" {
+		if owner == "" {
 			return fmt.Errorf("%s: InstanceGroup %q: metadata.labels[%s]: Required value: name the cluster it belongs to", filename, ig.Metadata.Name, v1alpha1.LabelCluster)
 		}
-		added[cluster] = append(added[cluster], ig)
+		added[owner] = append(added[owner], ig)
 	}
-	for cluster, igs := range added {
-		c, existing, err := loadCluster(ctx, reg, cluster)
+	for owner, igs := range added {
+		c, existing, err := loadCluster(ctx, reg, owner)
 		if err != nil {
 			return err
 		}
@@ -254,31 +242,31 @@ func (o *rootOptions) createFromFile(ctx context.Context, filename string) error
 		for _, ig := range igs {
 			for _, e := range existing {
 				if e.Metadata.Name == ig.Metadata.Name {
-					return fmt.Errorf("instance group %q already exists in cluster %s: use `hull replace -f` to change it", ig.Metadata.Name, cluster)
+					return fmt.Errorf("instance group %q already exists in cluster %s: use `hull replace -f` to change it", ig.Metadata.Name, owner)
 				}
 			}
 			all = withGroup(all, ig)
 		}
 		if errs := validation.ValidateCluster(c, all); len(errs) > 0 {
-			return &invalidError{what: fmt.Sprintf("cluster %q with the new instance groups", cluster), errs: errs}
+			return &cluster.InvalidError{What: fmt.Sprintf("cluster %q with the new instance groups", owner), Errs: errs}
 		}
 	}
 
 	for _, c := range objs.Clusters {
-		if err := o.createWithPKI(ctx, reg, c, groupsOf(objs.InstanceGroups, c.Metadata.Name)); err != nil {
+		if err := cluster.Create(ctx, reg, c, groupsOf(objs.InstanceGroups, c.Metadata.Name)); err != nil {
 			return err
 		}
 		fmt.Fprintf(o.out, "Created cluster %s\n", c.Metadata.Name)
 	}
-	for cluster, igs := range added {
-		if err := reg.CreateInstanceGroups(ctx, cluster, igs); err != nil {
+	for owner, igs := range added {
+		if err := reg.CreateInstanceGroups(ctx, owner, igs); err != nil {
 			if errors.Is(err, state.ErrConflict) {
 				return fmt.Errorf("an instance group was created by someone else meanwhile: %w", err)
 			}
 			return err
 		}
 		for _, ig := range igs {
-			fmt.Fprintf(o.out, "Created instance group %s in cluster %s\n", ig.Metadata.Name, cluster)
+			fmt.Fprintf(o.out, "Created instance group %s in cluster %s\n", ig.Metadata.Name, owner)
 		}
 	}
 	return nil

@@ -7,10 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hullproject/hull/cloudup"
-
-	"github.com/hullproject/hull/pkg/apis/validation"
-	"github.com/hullproject/hull/pkg/registry"
+	"github.com/hullproject/hull/pkg/cluster"
 	"github.com/hullproject/hull/pkg/state"
 )
 
@@ -57,53 +54,34 @@ func newDeleteCommand(o *rootOptions) *cobra.Command {
 }
 
 func (o *rootOptions) deleteCluster(ctx context.Context, name string, yes bool) error {
-	reg, err := o.openRegistry(ctx)
+	cl, err := o.openCluster(ctx, name)
 	if err != nil {
 		return err
 	}
-	c, _, err := reg.GetCluster(ctx, name)
+	defer cl.Close()
+	d, err := cl.PlanDelete(ctx, yes)
 	if errors.Is(err, state.ErrNotFound) {
-		return o.deleteLeftovers(ctx, reg, name, yes, err)
+		return o.deleteLeftovers(ctx, cl, yes, err)
 	}
-	if err != nil {
-		return err
-	}
-	objs, err := reg.Store().List(ctx, name+"/")
-	if err != nil {
-		return err
-	}
-	access := readCloud
-	if yes {
-		access = changeCloud
-	}
-	provider, closeProvider, err := providerFor(ctx, reg, c, access)
-	if err != nil {
-		return fmt.Errorf("cannot reach the cloud of %s to delete its resources (nothing was deleted): %w", name, err)
-	}
-	defer closeProvider()
-	res, err := cloudup.FindCloudResources(ctx, provider, name)
 	if err != nil {
 		return err
 	}
 	if !yes {
-		fmt.Fprintf(o.out, "Will delete cluster %s.\n\nCloud resources (%s):\n", name, provider.Name())
-		if res.Empty() {
+		fmt.Fprintf(o.out, "Will delete cluster %s.\n\nCloud resources (%s):\n", name, d.Cloud)
+		if d.Resources.Empty() {
 			fmt.Fprintln(o.out, "  none")
 		}
-		for _, k := range res.Keys() {
+		for _, k := range d.Resources.Keys() {
 			fmt.Fprintf(o.out, "  %s\n", k)
 		}
-		fmt.Fprintf(o.out, "\nState store objects (%s):\n", reg.Store().URL())
-		for _, obj := range objs {
-			fmt.Fprintf(o.out, "  %s\n", obj.Key)
+		fmt.Fprintf(o.out, "\nState store objects (%s):\n", d.Store)
+		for _, obj := range d.Objects {
+			fmt.Fprintf(o.out, "  %s\n", obj)
 		}
 		fmt.Fprintln(o.out, "\nMust specify --yes to delete the cluster.")
 		return nil
 	}
-	if err := cloudup.DeleteCloudResources(ctx, provider, name, res, o.out); err != nil {
-		return fmt.Errorf("%w; the cluster's spec was kept so delete can be re-run", err)
-	}
-	if err := reg.DeleteCluster(ctx, name); err != nil {
+	if err := cl.Delete(ctx, d); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.out, "Deleted cluster %s\n", name)
@@ -115,8 +93,9 @@ func (o *rootOptions) deleteCluster(ctx context.Context, name string, yes bool) 
 // the config first), or a create killed before it wrote it. Running delete
 // again removes them, so a re-run after a kill converges. With nothing left
 // the cluster simply does not exist (notFound).
-func (o *rootOptions) deleteLeftovers(ctx context.Context, reg *registry.Registry, name string, yes bool, notFound error) error {
-	objs, err := reg.Store().List(ctx, name+"/")
+func (o *rootOptions) deleteLeftovers(ctx context.Context, cl *cluster.Cluster, yes bool, notFound error) error {
+	name := cl.Name
+	objs, err := cl.Leftovers(ctx)
 	if err != nil {
 		return err
 	}
@@ -124,45 +103,35 @@ func (o *rootOptions) deleteLeftovers(ctx context.Context, reg *registry.Registr
 		return notFound
 	}
 	if !yes {
-		fmt.Fprintf(o.out, "Cluster %s does not exist in %s, but an interrupted create or delete left %d objects under %s/:\n", name, reg.Store().URL(), len(objs), name)
+		fmt.Fprintf(o.out, "Cluster %s does not exist in %s, but an interrupted create or delete left %d objects under %s/:\n", name, cl.Registry().Store().URL(), len(objs), name)
 		for _, obj := range objs {
-			fmt.Fprintf(o.out, "  %s\n", obj.Key)
+			fmt.Fprintf(o.out, "  %s\n", obj)
 		}
 		fmt.Fprintln(o.out, "\nMust specify --yes to remove them.")
 		return nil
 	}
-	if err := reg.DeleteCluster(ctx, name); err != nil {
+	if err := cl.RemoveLeftovers(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.out, "Removed %d objects an interrupted create or delete of cluster %s left behind\n", len(objs), name)
 	return nil
 }
 
-func (o *rootOptions) deleteInstanceGroup(ctx context.Context, cluster, ig string, yes bool) error {
-	reg, err := o.openRegistry(ctx)
+func (o *rootOptions) deleteInstanceGroup(ctx context.Context, name, ig string, yes bool) error {
+	cl, err := o.openCluster(ctx, name)
 	if err != nil {
 		return err
 	}
-	c, igs, err := loadCluster(ctx, reg, cluster)
-	if err != nil {
+	if err := cl.CheckDeleteInstanceGroup(ctx, ig); err != nil {
 		return err
-	}
-	if _, _, err := reg.GetInstanceGroup(ctx, cluster, ig); err != nil {
-		return err
-	}
-	if errs := validation.ValidateCluster(c, withoutGroup(igs, ig)); len(errs) > 0 {
-		return &invalidError{what: fmt.Sprintf("cluster %q without instance group %q", cluster, ig), errs: errs}
 	}
 	if !yes {
-		fmt.Fprintf(o.out, "Will delete instance group %s of cluster %s.\n\nMust specify --yes to delete the instance group.\n", ig, cluster)
+		fmt.Fprintf(o.out, "Will delete instance group %s of cluster %s.\n\nMust specify --yes to delete the instance group.\n", ig, name)
 		return nil
 	}
-	err = reg.WithLock(ctx, cluster, func(ctx context.Context) error {
-		return reg.DeleteInstanceGroup(ctx, cluster, ig, state.Unconditional())
-	})
-	if err != nil {
+	if err := cl.DeleteInstanceGroup(ctx, ig); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.out, "Deleted instance group %s of cluster %s\n", ig, cluster)
+	fmt.Fprintf(o.out, "Deleted instance group %s of cluster %s\n", ig, name)
 	return nil
 }

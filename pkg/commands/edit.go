@@ -14,6 +14,7 @@ import (
 
 	"github.com/hullproject/hull/pkg/apis/codec"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cluster"
 	"github.com/hullproject/hull/pkg/state"
 )
 
@@ -77,7 +78,7 @@ func (o *rootOptions) editCluster(ctx context.Context, name string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := checkSpec(ctx, nc, igs, reg.ConfigBase(name)); err != nil {
+		if err := cluster.CheckSpec(ctx, nc, igs, reg.ConfigBase(name)); err != nil {
 			return nil, err
 		}
 		return func(ctx context.Context) error {
@@ -89,20 +90,20 @@ func (o *rootOptions) editCluster(ctx context.Context, name string) error {
 	})
 }
 
-func (o *rootOptions) editInstanceGroup(ctx context.Context, cluster, igName string) error {
+func (o *rootOptions) editInstanceGroup(ctx context.Context, name, igName string) error {
 	reg, err := o.openRegistry(ctx)
 	if err != nil {
 		return err
 	}
-	c, igs, err := loadCluster(ctx, reg, cluster)
+	c, igs, err := loadCluster(ctx, reg, name)
 	if err != nil {
 		return err
 	}
-	ig, gen, err := reg.GetInstanceGroup(ctx, cluster, igName)
+	ig, gen, err := reg.GetInstanceGroup(ctx, name, igName)
 	if err != nil {
 		return err
 	}
-	return o.editLoop(ctx, cluster, ig, "instance group "+igName, func(obj any) (func(context.Context) error, error) {
+	return o.editLoop(ctx, name, ig, "instance group "+igName, func(obj any) (func(context.Context) error, error) {
 		nig, ok := obj.(*v1alpha1.InstanceGroup)
 		if !ok {
 			return nil, fmt.Errorf("kind: must stay %s", v1alpha1.KindInstanceGroup)
@@ -110,12 +111,12 @@ func (o *rootOptions) editInstanceGroup(ctx context.Context, cluster, igName str
 		if nig.Metadata.Name != igName {
 			return nil, fmt.Errorf("metadata.name: cannot be changed (was %q)", igName)
 		}
-		if err := checkSpec(ctx, c, withGroup(igs, nig), reg.ConfigBase(cluster)); err != nil {
+		if err := cluster.CheckSpec(ctx, c, withGroup(igs, nig), reg.ConfigBase(name)); err != nil {
 			return nil, err
 		}
 		return func(ctx context.Context) error {
-			return reg.WithLock(ctx, cluster, func(ctx context.Context) error {
-				_, err := reg.PutInstanceGroup(ctx, cluster, nig, state.MatchGeneration(gen))
+			return reg.WithLock(ctx, name, func(ctx context.Context) error {
+				_, err := reg.PutInstanceGroup(ctx, name, nig, state.MatchGeneration(gen))
 				return err
 			})
 		}, nil

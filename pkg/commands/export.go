@@ -10,10 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/hullproject/hull/cloudup"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/kube/kubeconfig"
-	"github.com/hullproject/hull/pkg/pki"
 )
 
 func newExportCommand(o *rootOptions) *cobra.Command {
@@ -89,12 +86,12 @@ func durationArgument(args []string, adminGiven bool, admin *time.Duration) ([]s
 }
 
 func (o *rootOptions) exportKubeconfig(ctx context.Context, name string, ttl time.Duration, path string) error {
-	api, err := o.openClusterAPI(ctx, name, readCloud)
+	cl, err := o.openCluster(ctx, name)
 	if err != nil {
 		return err
 	}
-	defer api.close()
-	cfg, err := kubeconfig.Admin(ctx, api.ca, name, api.server, ttl)
+	defer cl.Close()
+	cfg, err := cl.AdminKubeconfig(ctx, ttl)
 	if err != nil {
 		return err
 	}
@@ -126,45 +123,4 @@ func clientCertExpiry(cfg *clientcmdapi.Config, user string) (time.Time, error) 
 		return time.Time{}, err
 	}
 	return c.NotAfter, nil
-}
-
-// clusterAPI is what a command needs to reach a cluster's Kubernetes API.
-type clusterAPI struct {
-	provider cloud.Provider
-	close    func()
-	// server is the API load balancer as this host reaches it (host:port).
-	server string
-	// ca is the Kubernetes CA, with its key, to issue client certificates.
-	ca *pki.Keyset
-}
-
-// openClusterAPI finds the cluster's API load balancer and CA. The caller
-// must call close.
-func (o *rootOptions) openClusterAPI(ctx context.Context, name string, access cloudAccess) (*clusterAPI, error) {
-	reg, err := o.openRegistry(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, _, err := cloudup.Complete(ctx, reg, name)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := reg.GetPrivateKeyset(ctx, name, pki.KubernetesCA)
-	if err != nil {
-		return nil, fmt.Errorf("cluster %s: read the Kubernetes CA: %w", name, err)
-	}
-	provider, closeProvider, err := providerFor(ctx, reg, c, access)
-	if err != nil {
-		return nil, err
-	}
-	lb, err := provider.FindLoadBalancer(ctx, name, cloudup.APILoadBalancerName)
-	if err != nil {
-		closeProvider()
-		return nil, fmt.Errorf("cluster %s: find the API load balancer: %w", name, err)
-	}
-	if lb == nil || lb.HostAddress == "" {
-		closeProvider()
-		return nil, fmt.Errorf("cluster %s has no API load balancer yet; create it with `hull update cluster %s --yes`", name, name)
-	}
-	return &clusterAPI{provider: provider, close: closeProvider, server: lb.HostAddress, ca: ca}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/cli/output"
 	"github.com/hullproject/hull/pkg/pki"
@@ -77,7 +78,7 @@ func (o *rootOptions) getClusters(ctx context.Context, names []string, f output.
 	}
 	t := output.NewTable(o.out, "NAME", "CLOUD", "VERSION", "ZONES")
 	for _, c := range clusters {
-		t.Row(c.Metadata.Name, orDefault(c.Spec.CloudProvider, v1alpha1.CloudLocal), c.Spec.KubernetesVersion, strings.Join(zones(c), ","))
+		t.Row(c.Metadata.Name, orDefault(c.Spec.CloudProvider, completion.DefaultCloudProvider), c.Spec.KubernetesVersion, strings.Join(zones(c), ","))
 	}
 	return t.Flush()
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hullproject/hull/cloudup/local"
 )
 
 func newImageCommand(o *rootOptions) *cobra.Command {
@@ -35,7 +37,7 @@ verified; instance groups refer to the image by NAME (spec.image).`,
 }
 
 func (o *rootOptions) importImage(ctx context.Context, dir, name string) error {
-	cl, err := connectLocal(ctx)
+	cl, err := local.ConnectToChange(ctx)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/cli/output"
 )
 
@@ -34,33 +33,13 @@ func newGetInstancesCommand(o *rootOptions) *cobra.Command {
 	return cmd
 }
 
-// instanceRow is one machine as `get instances` reports it.
-type instanceRow struct {
-	ID            string `json:"id"`
-	Group         string `json:"group"`
-	Role          string `json:"role"`
-	Address       string `json:"address"`
-	State         string `json:"state"`
-	ConfigVersion string `json:"configVersion"`
-	NeedsUpdate   bool   `json:"needsUpdate"`
-	Detached      bool   `json:"detached,omitempty"`
-}
-
-func (o *rootOptions) getInstances(ctx context.Context, cluster string, f output.Format) error {
-	reg, err := o.openRegistry(ctx)
+func (o *rootOptions) getInstances(ctx context.Context, name string, f output.Format) error {
+	cl, err := o.openCluster(ctx, name)
 	if err != nil {
 		return err
 	}
-	c, _, err := reg.GetCluster(ctx, cluster)
-	if err != nil {
-		return err
-	}
-	provider, closeProvider, err := providerFor(ctx, reg, c, readCloud)
-	if err != nil {
-		return err
-	}
-	defer closeProvider()
-	rows, err := instanceRows(ctx, provider, cluster)
+	defer cl.Close()
+	rows, err := cl.Instances(ctx)
 	if err != nil {
 		return err
 	}
@@ -76,32 +55,6 @@ func (o *rootOptions) getInstances(ctx context.Context, cluster string, f output
 		t.Row(r.ID, r.Group, r.Role, r.Address, state, r.ConfigVersion, yesNo(r.NeedsUpdate))
 	}
 	return t.Flush()
-}
-
-// instanceRows joins machines with their group's current config version: a
-// machine launched from another version needs replacing.
-func instanceRows(ctx context.Context, p cloud.Provider, cluster string) ([]instanceRow, error) {
-	groups, err := p.FindInstanceGroups(ctx, cluster)
-	if err != nil {
-		return nil, err
-	}
-	current := map[string]string{}
-	for _, g := range groups {
-		current[g.Name] = g.ConfigVersion
-	}
-	insts, err := p.ListInstances(ctx, cluster)
-	if err != nil {
-		return nil, err
-	}
-	rows := []instanceRow{}
-	for _, in := range insts {
-		rows = append(rows, instanceRow{
-			ID: in.ID, Group: in.Group, Role: in.Role, Address: in.Address, State: in.State,
-			ConfigVersion: in.ConfigVersion, Detached: in.Detached,
-			NeedsUpdate: in.ConfigVersion != current[in.Group],
-		})
-	}
-	return rows, nil
 }
 
 func yesNo(b bool) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cluster"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
 )
@@ -75,7 +76,7 @@ func (o *rootOptions) replaceFromFile(ctx context.Context, filename string, forc
 func (o *rootOptions) replaceCluster(ctx context.Context, reg *registry.Registry, name string, newC *v1alpha1.Cluster, newIGs []*v1alpha1.InstanceGroup, force bool) error {
 	_, _, err := reg.GetCluster(ctx, name)
 	if errors.Is(err, state.ErrNotFound) && force && newC != nil {
-		if err := o.createWithPKI(ctx, reg, newC, newIGs); err != nil {
+		if err := cluster.Create(ctx, reg, newC, newIGs); err != nil {
 			return err
 		}
 		fmt.Fprintf(o.out, "Created cluster %s\n", name)
@@ -102,7 +103,7 @@ func (o *rootOptions) replaceCluster(ctx context.Context, reg *registry.Registry
 			}
 			igs = withGroup(igs, ig)
 		}
-		if err := checkSpec(ctx, c, igs, reg.ConfigBase(name)); err != nil {
+		if err := cluster.CheckSpec(ctx, c, igs, reg.ConfigBase(name)); err != nil {
 			return err
 		}
 		if newC != nil {

@@ -7,20 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/hullproject/hull/cloudup/cloud"
-	"github.com/hullproject/hull/pkg/kube/kubeconfig"
+	"github.com/hullproject/hull/pkg/cluster"
 	"github.com/hullproject/hull/pkg/rollingupdate"
-)
-
-const (
-	// rollingUpdateRequestTimeout bounds each Kubernetes API request.
-	rollingUpdateRequestTimeout = 30 * time.Second
-	// rollingUpdateCredentialTTL is how long the in-memory admin
-	// certificate of a rolling update lives.
-	rollingUpdateCredentialTTL = 24 * time.Hour
-	rollingUpdateBackupTimeout = 10 * time.Minute
 )
 
 func newRollingUpdateCommand(o *rootOptions) *cobra.Command {
@@ -99,61 +88,12 @@ func checkRollingUpdateOptions(o rollingupdate.Options) error {
 }
 
 func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, opts rollingupdate.Options) error {
-	reg, err := o.openRegistry(ctx)
+	cl, err := o.openCluster(ctx, name)
 	if err != nil {
 		return err
 	}
-	c, _, err := reg.GetCluster(ctx, name)
-	if err != nil {
-		return err
-	}
-	igs, err := reg.ListInstanceGroups(ctx, name)
-	if err != nil {
-		return err
-	}
-	t := rollingupdate.Target{Spec: c, InstanceGroups: igs, Store: reg.Store(), CanSurge: true}
-	t.BackupEtcd = func(ctx context.Context) error {
-		for _, e := range c.Spec.EtcdClusters {
-			if err := o.backupCreate(ctx, name, e.Name, rollingUpdateBackupTimeout); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	access := readCloud
-	if yes {
-		access = changeCloud
-	}
-	var provider cloud.Provider
-	if opts.CloudOnly {
-		p, closeProvider, err := providerFor(ctx, reg, c, access)
-		if err != nil {
-			return err
-		}
-		defer closeProvider()
-		t.Cloud, provider = p, p
-	} else {
-		api, err := o.openClusterAPI(ctx, name, access)
-		if err != nil {
-			return err
-		}
-		defer api.close()
-		cfg, err := kubeconfig.Admin(ctx, api.ca, name, api.server, rollingUpdateCredentialTTL)
-		if err != nil {
-			return err
-		}
-		rc, err := kubeconfig.RESTConfig(cfg)
-		if err != nil {
-			return err
-		}
-		rc.Timeout = rollingUpdateRequestTimeout
-		if t.Kube, err = kubernetes.NewForConfig(rc); err != nil {
-			return fmt.Errorf("cluster %s: Kubernetes client: %w", name, err)
-		}
-		t.Cloud, provider = api.provider, api.provider
-	}
-
-	plan, err := rollingupdate.LoadPlan(ctx, t, opts)
+	defer cl.Close()
+	roll, err := cl.PlanRollingUpdate(ctx, opts, yes)
 	var unknown *rollingupdate.UnknownGroupError
 	if errors.As(err, &unknown) {
 		return usageError{err}
@@ -162,18 +102,26 @@ func (o *rootOptions) rollingUpdate(ctx context.Context, name string, yes bool, 
 		return err
 	}
 	if !yes {
-		if err := o.printHeldNodeGroups(ctx, reg, provider, name, opts); err != nil {
-			return err
-		}
-		return rollingupdate.PrintPlan(o.out, plan)
+		o.printHeldNodeGroups(roll, opts)
+		return rollingupdate.PrintPlan(o.out, roll.Plan)
 	}
-	if err := rollingupdate.PrintTable(o.out, plan); err != nil {
+	if err := rollingupdate.PrintTable(o.out, roll.Plan); err != nil {
 		return err
 	}
-	opts.Out = o.out
-	if err := o.rollControlPlaneFirst(ctx, reg, provider, name, t, opts); err != nil {
-		return err
+	return cl.RollingUpdate(ctx, roll)
+}
+
+// printHeldNodeGroups tells a dry run that node groups wait for the
+// control plane: the plan shows them up to date, yet --yes will roll them.
+func (o *rootOptions) printHeldNodeGroups(roll *cluster.Roll, opts rollingupdate.Options) {
+	if len(roll.Holds) == 0 {
+		return
 	}
-	_, err = rollingupdate.Run(ctx, t, opts)
-	return err
+	for _, h := range roll.Holds {
+		fmt.Fprintf(o.out, "Version skew: %s.\n", h)
+	}
+	if len(opts.Groups) == 0 && len(opts.Roles) == 0 {
+		fmt.Fprintln(o.out, "With --yes, the control plane is rolled first; then the held node groups are updated and rolled too.")
+	}
+	fmt.Fprintln(o.out)
 }

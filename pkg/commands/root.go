@@ -12,8 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/hullproject/hull/pkg/cluster"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
 )
@@ -181,6 +181,16 @@ func (o *rootOptions) openRegistry(ctx context.Context) (*registry.Registry, err
 	return registry.New(store), nil
 }
 
+// openCluster opens the store and the named cluster for one command; the
+// caller closes it.
+func (o *rootOptions) openCluster(ctx context.Context, name string) (*cluster.Cluster, error) {
+	reg, err := o.openRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cluster.Open(reg, name, cluster.Options{Out: o.out, ErrOut: o.errOut}), nil
+}
+
 // clusterName takes the name from a positional argument, --name, or $HULL_CLUSTER_NAME.
 func clusterName(args []string, flag string) (string, error) {
 	switch {
@@ -195,25 +205,6 @@ func clusterName(args []string, flag string) (string, error) {
 		return os.Getenv(EnvClusterName), nil
 	}
 	return "", usagef("cluster name required: pass it as an argument or --name, or set %s", EnvClusterName)
-}
-
-// invalidError lists every validation error, one per line, field path first.
-type invalidError struct {
-	what string
-	errs field.ErrorList
-}
-
-func (e *invalidError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s is invalid (%d error", e.what, len(e.errs))
-	if len(e.errs) != 1 {
-		b.WriteString("s")
-	}
-	b.WriteString("); nothing was written:")
-	for _, fe := range e.errs {
-		fmt.Fprintf(&b, "\n  %s", fe.Error())
-	}
-	return b.String()
 }
 
 func newVersionCommand(o *rootOptions) *cobra.Command {

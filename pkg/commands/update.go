@@ -2,11 +2,11 @@ package commands
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hullproject/hull/cloudup"
-	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cluster"
 )
 
 // Update targets: apply through the cloud's API, or write Terraform.
@@ -85,29 +85,18 @@ launches read them at boot.`,
 }
 
 func (o *rootOptions) updateCluster(ctx context.Context, name string, f updateFlags) error {
-	reg, err := o.openRegistry(ctx)
+	cl, err := o.openCluster(ctx, name)
 	if err != nil {
 		return err
 	}
-	c, _, err := reg.GetCluster(ctx, name)
-	if err != nil {
-		return err
-	}
+	defer cl.Close()
 	if f.target == targetTerraform {
-		if c.Spec.CloudProvider != v1alpha1.CloudAWS {
-			return usagef("--target %s: cluster %s runs on cloud %q; Terraform output is for aws clusters only", targetTerraform, name, c.Spec.CloudProvider)
+		err := cl.Terraform(ctx, f.out)
+		if errors.Is(err, cluster.ErrNoTerraform) {
+			return usagef("--target %s: %v", targetTerraform, err)
 		}
-		return cloudup.UpdateTerraform(ctx, reg, name, cloudup.TerraformOptions{Dir: f.out, Out: o.out})
-	}
-	access := readCloud
-	if f.yes {
-		access = changeCloud
-	}
-	provider, closeProvider, err := providerFor(ctx, reg, c, access)
-	if err != nil {
 		return err
 	}
-	defer closeProvider()
-	_, err = cloudup.Update(ctx, reg, provider, name, cloudup.UpdateOptions{Yes: f.yes, Prune: f.prune, Out: o.out})
+	_, err = cl.Update(ctx, cluster.UpdateOptions{Yes: f.yes, Prune: f.prune})
 	return err
 }

@@ -8,23 +8,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/cli/output"
-	"github.com/hullproject/hull/pkg/kube/kubeconfig"
+	"github.com/hullproject/hull/pkg/cluster"
 	"github.com/hullproject/hull/pkg/kube/validate"
-)
-
-const (
-	// validateInterval is how often --wait checks again.
-	validateInterval = 5 * time.Second
-	// validateRequestTimeout bounds each API request, so an unreachable
-	// API fails one attempt instead of hanging it.
-	validateRequestTimeout = 10 * time.Second
-	// validateCredentialSlack is how much longer than --wait the in-memory
-	// admin certificate of `validate` lives.
-	validateCredentialSlack = 10 * time.Minute
 )
 
 func newValidateCommand(o *rootOptions) *cobra.Command {
@@ -71,95 +58,16 @@ it is, or the time is up.`,
 }
 
 func (o *rootOptions) validateCluster(ctx context.Context, name string, wait time.Duration, f output.Format) error {
-	api, err := o.openClusterAPI(ctx, name, readCloud)
+	cl, err := o.openCluster(ctx, name)
 	if err != nil {
 		return err
 	}
-	defer api.close()
-	return o.validateWith(ctx, name, api, wait, f)
-}
-
-// validateWith validates the cluster reached through api.
-func (o *rootOptions) validateWith(ctx context.Context, name string, api *clusterAPI, wait time.Duration, f output.Format) error {
-	// The admin credentials stay in memory and expire soon after.
-	cfg, err := kubeconfig.Admin(ctx, api.ca, name, api.server, wait+validateCredentialSlack)
-	if err != nil {
-		return err
-	}
-	rc, err := kubeconfig.RESTConfig(cfg)
-	if err != nil {
-		return err
-	}
-	rc.Timeout = validateRequestTimeout
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return fmt.Errorf("cluster %s: Kubernetes client: %w", name, err)
-	}
-	check := func(ctx context.Context) (*validate.Result, error) {
-		groups, err := api.provider.FindInstanceGroups(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: list instance groups: %w", name, err)
-		}
-		instances, err := api.provider.ListInstances(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: list machines: %w", name, err)
-		}
-		// An unreachable API is reported as a failure of the result.
-		res, _ := validate.Validate(ctx, validate.Input{ClusterName: name, Groups: groups, Instances: instances, Client: client})
-		return res, nil
-	}
-	progress := output.NewProgress(o.errOut)
-	res, err := pollValidation(ctx, wait, validateInterval, check, func(r *validate.Result, err error) {
-		var why string
-		if err != nil {
-			why = err.Error()
-		} else {
-			why = summary(r)
-		}
-		progress.Step("Cluster %s is not ready yet: %s; checking again in %s", name, why, validateInterval)
-	})
+	defer cl.Close()
+	res, err := cl.Validate(ctx, wait)
 	if err != nil {
 		return err
 	}
 	return printValidation(o.out, name, res, f, wait)
-}
-
-// pollValidation runs check until the result is OK, or once when wait is
-// zero, or until wait has passed, and returns the last result. Transient
-// cloud errors are retried while there is time; others end the wait.
-func pollValidation(ctx context.Context, wait, interval time.Duration, check func(context.Context) (*validate.Result, error), notReady func(*validate.Result, error)) (*validate.Result, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		res, err := check(ctx)
-		remaining := time.Until(deadline)
-		switch {
-		case err != nil && (!cloud.IsTransient(err) || remaining <= 0):
-			return nil, err
-		case err == nil && (res.OK() || remaining <= 0):
-			return res, nil
-		}
-		notReady(res, err)
-		select {
-		case <-ctx.Done():
-			return res, fmt.Errorf("validation interrupted: %w", context.Cause(ctx))
-		case <-time.After(min(interval, max(remaining, 0))):
-		}
-	}
-}
-
-// summary is the number of failures and the first one.
-func summary(r *validate.Result) string {
-	if len(r.Failures) == 0 {
-		return "no errors"
-	}
-	return fmt.Sprintf("%s, first: %s", countErrors(len(r.Failures)), r.Failures[0].Message)
-}
-
-func countErrors(n int) string {
-	if n == 1 {
-		return "1 error"
-	}
-	return strconv.Itoa(n) + " errors"
 }
 
 // validationReport is the -o json/yaml form of a result.
@@ -177,7 +85,7 @@ type validationFailed struct {
 }
 
 func (e *validationFailed) Error() string {
-	msg := fmt.Sprintf("cluster %s is not ready: validation failed with %s", e.cluster, countErrors(e.errors))
+	msg := fmt.Sprintf("cluster %s is not ready: validation failed with %s", e.cluster, cluster.CountErrors(e.errors))
 	if e.wait > 0 {
 		msg += " after waiting " + e.wait.String()
 	}
@@ -187,13 +95,13 @@ func (e *validationFailed) Error() string {
 // printValidation prints the result as tables (kops style) or as one
 // document, and returns the command's outcome: nil only when the cluster is
 // valid, a *validationFailed otherwise.
-func printValidation(w io.Writer, cluster string, r *validate.Result, f output.Format, wait time.Duration) error {
+func printValidation(w io.Writer, name string, r *validate.Result, f output.Format, wait time.Duration) error {
 	var outcome error
 	if !r.OK() {
-		outcome = &validationFailed{cluster: cluster, errors: len(r.Failures), wait: wait}
+		outcome = &validationFailed{cluster: name, errors: len(r.Failures), wait: wait}
 	}
 	if f != output.Table {
-		if err := output.Structured(w, f, validationReport{Cluster: cluster, Valid: r.OK(), Result: r}); err != nil {
+		if err := output.Structured(w, f, validationReport{Cluster: name, Valid: r.OK(), Result: r}); err != nil {
 			return err
 		}
 		return outcome
@@ -226,10 +134,10 @@ func printValidation(w io.Writer, cluster string, r *validate.Result, f output.F
 		if err := t.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "\nValidation failed: %s\n", countErrors(len(r.Failures)))
+		fmt.Fprintf(w, "\nValidation failed: %s\n", cluster.CountErrors(len(r.Failures)))
 		return outcome
 	}
-	fmt.Fprintf(w, "\nYour cluster %s is ready\n", cluster)
+	fmt.Fprintf(w, "\nYour cluster %s is ready\n", name)
 	return nil
 }
 

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/state"
 	"github.com/hullproject/hull/tests/harness"
 	"k8s.io/apimachinery/pkg/util/intstr"

@@ -12,9 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 func ig(name string, role v1alpha1.InstanceGroupRole, ru *v1alpha1.RollingUpdate) *v1alpha1.InstanceGroup {

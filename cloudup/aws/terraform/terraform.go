@@ -12,9 +12,8 @@ import (
 	"strings"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
-	"github.com/hullproject/hull/pkg/apis/validation"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Files WriteTerraform writes, besides data/<launch template>_user_data.
@@ -167,7 +166,7 @@ func (w *writer) provider(c *v1alpha1.Cluster) {
 	d := w.doc(FileProvider)
 	d["terraform"] = map[string]any{"required_providers": map[string]any{
 		"aws": map[string]any{"source": "hashicorp/aws", "version": ">= 5.40.0"}}}
-	d["provider"] = map[string]any{"aws": map[string]any{"region": c.AWSRegion()}}
+	d["provider"] = map[string]any{"aws": map[string]any{"region": awsmodel.Region(c)}}
 }
 
 // vpcID is the VPC as Terraform refers to it.
@@ -383,7 +382,7 @@ func (w *writer) loadBalancer() {
 		"protocol": "TCP", "tags": lb.Tags,
 		"default_action": map[string]any{"type": "forward", "target_group_arn": ref("aws_lb_target_group", name, "arn")}})
 	zone := map[string]any{"name": strings.TrimSuffix(w.zone, ".")}
-	if validation.IsHostedZoneID(w.zone) {
+	if awsmodel.IsHostedZoneID(w.zone) {
 		zone = map[string]any{"zone_id": strings.TrimPrefix(w.zone, "/hostedzone/")}
 	}
 	d.add("data", "aws_route53_zone", name, zone)

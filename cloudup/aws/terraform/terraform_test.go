@@ -15,12 +15,12 @@ import (
 
 	"github.com/hullproject/hull/cloudup"
 	"github.com/hullproject/hull/cloudup/aws/terraform"
-	"github.com/hullproject/hull/cloudup/cloud"
 	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/apis/validation"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/state"
 )
 

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Options says what completion needs beyond the spec itself.
@@ -212,9 +213,11 @@ func completeInstanceGroup(c *v1alpha1.Cluster, ig *v1alpha1.InstanceGroup) erro
 	}
 	completeSizes(s, size)
 	if s.MachineType == "" {
-		if s.MachineType, err = defaultMachineType(c.Spec.CloudProvider, s.Role); err != nil {
+		d, err := driver(c.Spec.CloudProvider)
+		if err != nil {
 			return err
 		}
+		s.MachineType = d.MachineType(s.Role)
 	}
 	if s.Image == "" {
 		if s.Image, err = DefaultImage(c.Spec.CloudProvider, c.Spec.KubernetesVersion); err != nil {
@@ -267,37 +270,27 @@ func completeSizes(s *v1alpha1.InstanceGroupSpec, size int32) {
 	}
 }
 
-func defaultMachineType(cloud string, role v1alpha1.InstanceGroupRole) (string, error) {
-	switch cloud {
-	case v1alpha1.CloudLocal:
-		return DefaultLocalMachineType, nil
-	case v1alpha1.CloudAWS:
-		if role == v1alpha1.RoleBastion {
-			return DefaultAWSBastionMachineType, nil
-		}
-		return DefaultAWSMachineType, nil
-	}
-	return "", unsupportedCloud(cloud)
-}
-
-// DefaultImage names the image holding a Kubernetes version on a cloud. A
-// leading "v" is dropped so v1.37.2 and 1.37.2 share one image.
-func DefaultImage(cloud, kubernetesVersion string) (string, error) {
+// DefaultImage names the image holding a Kubernetes version on a cloud,
+// as the cloud's driver names it. A leading "v" is dropped so v1.37.2 and
+// 1.37.2 share one image.
+func DefaultImage(cloudProvider, kubernetesVersion string) (string, error) {
 	if kubernetesVersion == "" {
 		return "", errors.New("spec.image: cannot choose an image: the cluster has no kubernetesVersion")
 	}
-	name := ImagePrefix + strings.TrimPrefix(kubernetesVersion, "v")
-	switch cloud {
-	case v1alpha1.CloudLocal:
-		return name, nil
-	case v1alpha1.CloudAWS:
-		return name + AWSImageSuffix, nil
+	d, err := driver(cloudProvider)
+	if err != nil {
+		return "", err
 	}
-	return "", unsupportedCloud(cloud)
+	return d.Image(ImagePrefix + strings.TrimPrefix(kubernetesVersion, "v")), nil
 }
 
-func unsupportedCloud(cloud string) error {
-	return fmt.Errorf("spec.cloudProvider: unsupported value %q, want %s or %s", cloud, v1alpha1.CloudLocal, v1alpha1.CloudAWS)
+// driver is the registered driver of a completed spec's cloud.
+func driver(name string) (cloud.Driver, error) {
+	d, err := cloud.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("spec.cloudProvider: %w", err)
+	}
+	return d, nil
 }
 
 // defaultGroupSubnets is every subnet a group of this role may run in: the

@@ -108,7 +108,7 @@ func TestCompleteKeepsUserValues(t *testing.T) {
 		{"bastion.publicName", gotC.Spec.Bastion.PublicName, "bastion.keep.example.com"},
 		{"ig minSize follows maxSize", *gotIGs[0].Spec.MinSize, int32(2)},
 		{"ig image", gotIGs[0].Spec.Image, "my-ami"},
-		{"aws bastion machineType", gotIGs[0].Spec.MachineType, DefaultAWSBastionMachineType},
+		{"aws bastion machineType", gotIGs[0].Spec.MachineType, "t3.micro"},
 		{"bastion subnets in public topology", gotIGs[0].Spec.Subnets, []string{"b", "a"}},
 	}
 	for _, c := range checks {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Cluster-wide defaults. Where hull has no reason to differ, each is the value
@@ -11,7 +12,7 @@ import (
 const (
 	// DefaultCloudProvider is the embedded local cloud: a spec that names no
 	// provider runs on this host and needs no cloud account.
-	DefaultCloudProvider = v1alpha1.CloudLocal
+	DefaultCloudProvider = cloud.DefaultName
 
 	// DefaultChannel is the channel whose Kubernetes versions and images are
 	// released together after testing.
@@ -91,25 +92,10 @@ const (
 	// replicated workload running while one node is drained.
 	DefaultNodeGroupSize = 2
 
-	// DefaultLocalMachineType is the local cloud's standard machine size.
-	DefaultLocalMachineType = "local.small"
-
-	// DefaultAWSMachineType fits a control plane (apiserver + two etcds) and
-	// a useful node in 4 GiB; kops chooses a similar burstable type.
-	DefaultAWSMachineType = "t3.medium"
-
-	// DefaultAWSBastionMachineType is the smallest type that runs sshd well.
-	DefaultAWSBastionMachineType = "t3.micro"
-
 	// ImagePrefix starts the name of the image holding one Kubernetes
-	// version; the local cloud builds images under exactly this name.
+	// version; each cloud's driver makes its image name from it (the local
+	// cloud builds images under exactly this name).
 	ImagePrefix = "hull-kubernetes-"
-
-	// AWSImageSuffix marks the architecture of the AWS image: hull's
-	// default machine types are amd64. `hull image build --cloud aws` names
-	// AMIs by the channel's pattern (hull-kubernetes-{version}-amd64-*) and
-	// the provider picks the newest AMI whose name starts with this one.
-	AWSImageSuffix = "-amd64"
 )
 
 // Subnet carving, as kops does it: the network is cut into eighths ("big"

@@ -256,8 +256,8 @@ func TestLocalDefaultsToOneZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Spec.Networking.Subnets; len(got) != 1 || got[0].Zone != DefaultLocalZone {
-		t.Errorf("subnets = %+v, want one in %s", got, DefaultLocalZone)
+	if got := c.Spec.Networking.Subnets; len(got) != 1 || got[0].Zone != "local-a" {
+		t.Errorf("subnets = %+v, want one in %s", got, "local-a")
 	}
 }
 

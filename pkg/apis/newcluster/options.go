@@ -3,6 +3,7 @@ package newcluster
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/apis/validation"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // Options are the flags of `hull create cluster NAME`. A zero value (nil for
@@ -55,8 +57,7 @@ type Options struct {
 // Flag defaults. Completion owns every other default; these only shape what
 // the command writes into the user's spec.
 const (
-	DefaultCloud             = v1alpha1.CloudLocal
-	DefaultLocalZone         = "local-a"
+	DefaultCloud             = cloud.DefaultName
 	DefaultControlPlaneCount = 1
 	DefaultNodeCount         = 2
 	DefaultTopology          = v1alpha1.TopologyPublic
@@ -71,10 +72,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Cloud == "" {
 		o.Cloud = DefaultCloud
 	}
-	if o.Cloud != v1alpha1.CloudLocal && o.Cloud != v1alpha1.CloudAWS {
-		return o, fmt.Errorf("--cloud: unsupported value %q, want %s or %s", o.Cloud, v1alpha1.CloudLocal, v1alpha1.CloudAWS)
+	d, err := cloud.Lookup(o.Cloud)
+	if err != nil {
+		return o, fmt.Errorf("--cloud: %w", err)
 	}
-	zones, err := checkZones(o.Cloud, o.Zones)
+	zones, err := checkZones(d, o.Zones)
 	if err != nil {
 		return o, err
 	}
@@ -101,7 +103,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("--bastion requires --topology %s", v1alpha1.TopologyPrivate)
 	}
 
-	if err := o.checkCloudFlags(); err != nil {
+	if err := o.checkCloudFlags(d); err != nil {
 		return o, err
 	}
 
@@ -150,12 +152,12 @@ func (o *Options) checkCounts() error {
 
 // checkZones applies the zone default and refuses empty, malformed and
 // repeated zones; zone names become subnet and group names.
-func checkZones(cloud string, zones []string) ([]string, error) {
+func checkZones(d cloud.Driver, zones []string) ([]string, error) {
 	if len(zones) == 0 {
-		if cloud == v1alpha1.CloudLocal {
-			return []string{DefaultLocalZone}, nil
+		if def := d.DefaultZones(); def != nil {
+			return def, nil
 		}
-		return nil, fmt.Errorf("--zones is required for --cloud %s", cloud)
+		return nil, fmt.Errorf("--zones is required for --cloud %s", d.Name())
 	}
 	seen := map[string]bool{}
 	for _, z := range zones {
@@ -170,29 +172,21 @@ func checkZones(cloud string, zones []string) ([]string, error) {
 		}
 		seen[z] = true
 	}
-	if cloud == v1alpha1.CloudAWS {
-		first, _ := v1alpha1.AWSRegionOfZone(zones[0])
-		for _, z := range zones {
-			region, ok := v1alpha1.AWSRegionOfZone(z)
-			if !ok {
-				return nil, fmt.Errorf("--zones: %q is not an AWS zone such as us-east-1a", z)
-			}
-			if region != first {
-				return nil, fmt.Errorf("--zones: %s is in region %s, %s in %s; a cluster's zones share one region", z, region, zones[0], first)
-			}
-		}
+	if err := d.CheckZones(zones); err != nil {
+		return nil, fmt.Errorf("--zones: %w", err)
 	}
 	return zones, nil
 }
 
-// checkCloudFlags refuses the aws-only flags on another cloud and the two
-// SSH key flags together. The values themselves are checked with the spec.
-func (o Options) checkCloudFlags() error {
-	if o.Cloud != v1alpha1.CloudAWS {
-		for _, f := range []struct{ flag, value string }{{"--dns-zone", o.DNSZone}, {"--ssh-key-name", o.SSHKeyName}, {"--ssh-public-key", o.SSHPublicKey}} {
-			if f.value != "" {
-				return fmt.Errorf("%s only applies with --cloud %s", f.flag, v1alpha1.CloudAWS)
-			}
+// checkCloudFlags refuses the flags of settings the cloud does not use
+// (see cloud.Driver.Settings) and the two SSH key flags together. The
+// values themselves are checked with the spec.
+func (o Options) checkCloudFlags(d cloud.Driver) error {
+	for _, f := range []struct{ flag, setting, value string }{
+		{"--dns-zone", "dnsZone", o.DNSZone}, {"--ssh-key-name", "sshKeyName", o.SSHKeyName}, {"--ssh-public-key", "sshPublicKey", o.SSHPublicKey},
+	} {
+		if f.value != "" && !slices.Contains(d.Settings(), f.setting) {
+			return fmt.Errorf("%s only applies with --cloud %s", f.flag, cloud.OneOf(validation.CloudsWithSetting(f.setting)))
 		}
 	}
 	if o.SSHKeyName != "" && o.SSHPublicKey != "" {

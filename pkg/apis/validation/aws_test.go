@@ -92,23 +92,3 @@ func TestValidateAWSInvalid(t *testing.T) {
 		},
 	})
 }
-
-func TestCheckSSHPublicKey(t *testing.T) {
-	for key, want := range map[string]string{
-		testSSHKey:                                 "",
-		"ssh-dss AAAAB3NzaC1kc3M= x":               "not one EC2 imports",
-		"ssh-ed25519 !!!":                          "not base64",
-		"ssh-rsa " + strings.Fields(testSSHKey)[1]: "does not hold a ssh-rsa key",
-		"-----BEGIN OPENSSH PRIVATE KEY-----":      "private key",
-		"ssh-ed25519":                              "must be an OpenSSH public key",
-		testSSHKey + "\n" + testSSHKey:             "single",
-	} {
-		err := CheckSSHPublicKey(key)
-		switch {
-		case want == "" && err != nil:
-			t.Errorf("%.30q: %v", key, err)
-		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
-			t.Errorf("%.30q: error %v, want one containing %q", key, err, want)
-		}
-	}
-}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 var (
@@ -20,9 +21,8 @@ var (
 	specPath     = field.NewPath("spec")
 	groupsPath   = field.NewPath("instanceGroups")
 
-	cloudProviders = []string{v1alpha1.CloudLocal, v1alpha1.CloudAWS}
-	topologies     = []string{v1alpha1.TopologyPublic, v1alpha1.TopologyPrivate}
-	lbTypes        = []v1alpha1.LoadBalancerType{v1alpha1.LoadBalancerPublic, v1alpha1.LoadBalancerInternal}
+	topologies = []string{v1alpha1.TopologyPublic, v1alpha1.TopologyPrivate}
+	lbTypes    = []v1alpha1.LoadBalancerType{v1alpha1.LoadBalancerPublic, v1alpha1.LoadBalancerInternal}
 
 	// channelName is a channel shipped with hull (stable, alpha, ...).
 	channelName = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -99,8 +99,8 @@ func validateClusterObject(c *v1alpha1.Cluster) field.ErrorList {
 	errs = append(errs, validateMetadata(&c.Metadata, metadataPath)...)
 
 	s := &c.Spec
-	if s.CloudProvider != "" && !slices.Contains(cloudProviders, s.CloudProvider) {
-		errs = append(errs, field.NotSupported(specPath.Child("cloudProvider"), s.CloudProvider, cloudProviders))
+	if s.CloudProvider != "" && !slices.Contains(cloud.Names(), s.CloudProvider) {
+		errs = append(errs, field.NotSupported(specPath.Child("cloudProvider"), s.CloudProvider, cloud.Names()))
 	}
 	errs = append(errs, validateKubernetesVersion(s.KubernetesVersion)...)
 	errs = append(errs, validateChannel(s.Channel)...)

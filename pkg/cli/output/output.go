@@ -87,3 +87,17 @@ func (p *Progress) Step(format string, args ...any) {
 	elapsed := p.now().Sub(p.start).Round(100 * time.Millisecond)
 	fmt.Fprintf(p.w, "[%6s] %s\n", elapsed, fmt.Sprintf(format, args...))
 }
+
+// Bytes is a size for people: 512 B, 1.5 KiB, 3.2 MiB.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/hullproject/hull/cloudup/cloud"
+	"github.com/hullproject/hull/pkg/cloud"
 	"github.com/hullproject/hull/pkg/kube/kubetest"
 	"github.com/hullproject/hull/pkg/kube/validate"
 )

@@ -1,44 +1,30 @@
-package validation
+package aws
 
 import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/hullproject/hull/cloudup/aws/awsmodel"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 )
 
-// hostedZoneID is a Route 53 hosted zone id, with or without the
-// /hostedzone/ prefix the API sometimes returns.
-var hostedZoneID = regexp.MustCompile(`^(/hostedzone/)?Z[A-Z0-9]{1,31}$`)
-
-// IsHostedZoneID tells a Route 53 hosted zone id from a zone name.
-func IsHostedZoneID(s string) bool { return hostedZoneID.MatchString(s) }
+var specPath = field.NewPath("spec")
 
 // sshKeyTypes are the OpenSSH key types EC2 imports.
 var sshKeyTypes = []string{"ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}
 
-// validateCloudSettings checks the settings that only one cloud has: the
-// AWS zones (one region), the Route 53 zone and the SSH key pair.
-func validateCloudSettings(c *v1alpha1.Cluster) field.ErrorList {
+// validateSpec checks what an aws cluster adds to a spec: the AWS zones
+// (one region), the Route 53 zone and the SSH key pair.
+func validateSpec(c *v1alpha1.Cluster) field.ErrorList {
 	s := &c.Spec
-	aws := s.CloudProvider == v1alpha1.CloudAWS
 	var errs field.ErrorList
-	if !aws {
-		for _, f := range []struct{ name, value string }{{"dnsZone", s.DNSZone}, {"sshKeyName", s.SSHKeyName}, {"sshPublicKey", s.SSHPublicKey}} {
-			if f.value != "" {
-				errs = append(errs, field.Forbidden(specPath.Child(f.name), "only applies with cloudProvider: aws"))
-			}
-		}
-		return errs
-	}
 	errs = append(errs, validateAWSZones(s.Networking.Subnets, specPath.Child("networking", "subnets"))...)
 	errs = append(errs, validateDNSZone(s)...)
 	if s.SSHKeyName != "" {
@@ -68,7 +54,7 @@ func validateAWSZones(subnets []v1alpha1.SubnetSpec, path *field.Path) field.Err
 			continue // reported as required
 		}
 		p := path.Index(i).Child("zone")
-		region, ok := v1alpha1.AWSRegionOfZone(sn.Zone)
+		region, ok := awsmodel.RegionOfZone(sn.Zone)
 		switch {
 		case !ok:
 			errs = append(errs, field.Invalid(p, sn.Zone, "must be an AWS zone such as us-east-1a"))
@@ -86,7 +72,7 @@ func validateAWSZones(subnets []v1alpha1.SubnetSpec, path *field.Path) field.Err
 // public name must lie inside it.
 func validateDNSZone(s *v1alpha1.ClusterSpec) field.ErrorList {
 	zone := s.DNSZone
-	if zone == "" || IsHostedZoneID(zone) {
+	if zone == "" || awsmodel.IsHostedZoneID(zone) {
 		return nil
 	}
 	p := specPath.Child("dnsZone")

@@ -144,16 +144,33 @@ type LoadBalancers interface {
 	FindLoadBalancer(ctx context.Context, cluster, name string) (*LoadBalancer, error) // nil, nil when absent
 	EnsureLoadBalancer(ctx context.Context, lb *LoadBalancer) (*LoadBalancer, error)
 	DeleteLoadBalancer(ctx context.Context, cluster, name string) error
+	// LoadBalancerHost is the DNS name the cloud gave the load balancer
+	// when it made it, "" while it does not exist or where the cloud names
+	// none (see Driver.APIHost).
+	LoadBalancerHost(ctx context.Context, cluster, name string) (string, error)
 }
 
-// Provider is everything cloudup needs from a cloud.
+// Provider is what a provider's client, connected for one cluster (see
+// Driver.Connect), implements. Callers never take all of it: each engine
+// declares the few methods it calls (cloudup.Cloud, rollingupdate.Cloud, ...).
 type Provider interface {
 	Name() string
+	Close() error
 	Networks
 	Images
 	Groups
 	Instances
 	LoadBalancers
+	// FindExtras lists what else the cloud holds for the cluster beyond
+	// its network, groups, launch configs and load balancers (IAM roles,
+	// key pairs, DNS records, addresses, machines no group owns), as
+	// "Kind/name", each kind found on its own (by the cluster tag, or by
+	// the name hull gives it), so that what a failed delete left behind
+	// shows even when the network is gone. DeleteNetwork deletes them.
+	FindExtras(ctx context.Context, cluster string) ([]string, error)
+	// DNS is the cloud's DNS service for the zone the spec names, nil
+	// where the provider publishes no records.
+	DNS() DNS
 }
 
 // ErrNotFound is returned (wrapped) for a missing object.
@@ -171,14 +188,6 @@ func IsTransient(err error) bool {
 	return errors.As(err, &t)
 }
 
-// LoadBalancerHosts is implemented by providers whose load balancers get
-// their DNS name from the cloud when they are made (AWS). Without a DNS
-// zone of its own, a cluster's machines reach the API at that name.
-type LoadBalancerHosts interface {
-	// LoadBalancerHost is the load balancer's DNS name, "" while it does not exist.
-	LoadBalancerHost(ctx context.Context, cluster, name string) (string, error)
-}
-
 // DNSRecord points a DNS name at one of the cluster's load balancers.
 type DNSRecord struct {
 	Cluster string `json:"cluster"`
@@ -189,23 +198,12 @@ type DNSRecord struct {
 	LoadBalancer string `json:"loadBalancer"`
 }
 
-// DNS is implemented by providers that publish the API name in a DNS
-// zone the spec names (AWS Route 53 with spec.dnsZone).
+// DNS publishes the API name in the DNS zone the spec names (AWS Route 53
+// with spec.dnsZone).
 type DNS interface {
 	FindDNSRecord(ctx context.Context, cluster, name string) (*DNSRecord, error) // nil, nil when absent
 	EnsureDNSRecord(ctx context.Context, r *DNSRecord) error
 	DeleteDNSRecord(ctx context.Context, cluster, name string) error
-}
-
-// Extras is implemented by providers that own more for a cluster than its
-// network, groups, launch configs and load balancers (IAM roles, key
-// pairs, DNS records, addresses, machines no group owns).
-type Extras interface {
-	// FindExtras lists them as "Kind/name", each kind found on its own (by
-	// the cluster tag, or by the name hull gives it), so that what a failed
-	// delete left behind shows even when the network is gone.
-	// DeleteNetwork deletes them.
-	FindExtras(ctx context.Context, cluster string) ([]string, error)
 }
 
 // Owner is the cluster on whose behalf hull calls the cloud: its name, its

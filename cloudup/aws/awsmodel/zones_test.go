@@ -1,8 +1,8 @@
-package v1alpha1
+package awsmodel
 
 import "testing"
 
-func TestAWSRegionOfZone(t *testing.T) {
+func TestRegionOfZone(t *testing.T) {
 	for zone, want := range map[string]string{
 		"us-east-1a":              "us-east-1",
 		"eu-central-2c":           "eu-central-2",
@@ -15,9 +15,9 @@ func TestAWSRegionOfZone(t *testing.T) {
 		"us-east-1A":              "",
 		"":                        "",
 	} {
-		got, ok := AWSRegionOfZone(zone)
+		got, ok := RegionOfZone(zone)
 		if got != want || ok != (want != "") {
-			t.Errorf("AWSRegionOfZone(%q) = %q, %v; want %q", zone, got, ok, want)
+			t.Errorf("RegionOfZone(%q) = %q, %v; want %q", zone, got, ok, want)
 		}
 	}
 }
