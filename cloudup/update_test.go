@@ -6,23 +6,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/hullproject/hull/cloudup/local"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
+	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/apis/codec"
 	"github.com/hullproject/hull/pkg/registry"
 	"github.com/hullproject/hull/pkg/state"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite golden files")
 
 func TestMain(m *testing.M) {
 	sandbox.MaybeRunInit()
@@ -114,19 +110,7 @@ func TestDryRunGolden(t *testing.T) {
 	if !plan.HasChanges(false) {
 		t.Error("empty cloud, yet no changes")
 	}
-	golden := filepath.Join("testdata", "sample-dryrun.golden")
-	if *updateGolden {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), out.String()); diff != "" {
-		t.Errorf("dry run (-golden +got):\n%s", diff)
-	}
+	golden.Check(t, filepath.Join("testdata", "sample-dryrun.golden"), out.String())
 	// A dry run changes nothing: no network, groups, or completed spec.
 	if n, _ := cl.FindNetwork(ctx, "demo.example.com"); n != nil {
 		t.Errorf("dry run created network %+v", n)

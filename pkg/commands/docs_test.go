@@ -2,16 +2,15 @@ package commands
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra/doc"
-)
 
-var update = flag.Bool("update", false, "rewrite docs/cli from the command tree")
+	"github.com/hullproject/hull/internal/golden"
+)
 
 // TestCLIDocsAreCurrent fails when docs/cli differs from what the command
 // tree generates; `make docs` rewrites it.
@@ -22,7 +21,7 @@ func TestCLIDocsAreCurrent(t *testing.T) {
 	if err := doc.GenMarkdownTree(root, got); err != nil {
 		t.Fatal(err)
 	}
-	if *update {
+	if golden.Update() {
 		if err := os.RemoveAll(want); err != nil {
 			t.Fatal(err)
 		}

@@ -3,13 +3,11 @@ package commands
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/hullproject/hull/internal/golden"
 	"github.com/hullproject/hull/pkg/cli/output"
 	"github.com/hullproject/hull/pkg/kube/validate"
 )
@@ -80,7 +78,7 @@ func TestPrintValidation(t *testing.T) {
 			if tc.wantCode != ExitOK && !errors.As(err, &vf) {
 				t.Errorf("error = %v, want a *validationFailed", err)
 			}
-			golden(t, filepath.Join("testdata", "validate", tc.name+".golden"), out.String())
+			golden.Check(t, filepath.Join("testdata", "validate", tc.name+".golden"), out.String())
 		})
 	}
 
@@ -91,26 +89,6 @@ func TestPrintValidation(t *testing.T) {
 			t.Errorf("error = %v, want %q", err, want)
 		}
 	})
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update { // the -update flag of docs_test.go
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got); rerun with -update if the change is intended:\n%s", path, diff)
-	}
 }
 
 func TestValidateCommandUsage(t *testing.T) {
