@@ -207,6 +207,14 @@ const LocalLogDir = "/var/lib/hull/log"
 // restore commands and backup requests: its store is a local directory.
 const LocalPollInterval = 2 * time.Second
 
+// LocalStepTimeout bounds each phase of a restore on the local cloud,
+// where every member runs on one host with a small database: a phase
+// there takes seconds, so one that has not finished in 2 minutes has
+// failed. It is also how long a dead coordinator's restore keeps etcd
+// stopped before another member rolls it back; a cloud's 10 minutes
+// would keep the API down for that long.
+const LocalStepTimeout = 2 * time.Minute
+
 // stay runs the pod-route controller and keeps the services up until ctx
 // ends, then stops them (kubelet first).
 func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, cloudAPI string, log *slog.Logger) error {
@@ -240,7 +248,7 @@ func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, clou
 	if in.IsControlPlane() {
 		opts := etcdmanager.Options{}
 		if in.Facts.Cloud == "local" {
-			opts.PollInterval = LocalPollInterval
+			opts.PollInterval, opts.StepTimeout = LocalPollInterval, LocalStepTimeout
 		}
 		managers.Go(func() { etcdmanager.Run(ctx, in, opts) })
 	}
