@@ -231,7 +231,7 @@ func stay(ctx context.Context, in *model.Input, sup *supervisor.Supervisor, clou
 	}
 	var managers sync.WaitGroup
 	if in.IsControlPlane() {
-		opts := etcdmanager.Options{PollInterval: cloud.EtcdPollInterval}
+		opts := etcdmanager.Options{PollInterval: cloud.EtcdPollInterval, StepTimeout: cloud.EtcdStepTimeout}
 		managers.Go(func() { etcdmanager.Run(ctx, in, opts) })
 	}
 	log.Info("nodeup is up; supervising until SIGTERM")

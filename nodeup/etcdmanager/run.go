@@ -32,6 +32,10 @@ type Options struct {
 	// manager.DefaultPollInterval. A local store makes reads free, an S3
 	// one bills them.
 	PollInterval time.Duration
+	// StepTimeout bounds each phase of a restore, and so how long a
+	// coordinator may stay silent before another manager takes its
+	// restore over; zero takes manager.DefaultStepTimeout.
+	StepTimeout time.Duration
 }
 
 // Run runs one etcd manager per etcd cluster of a control-plane machine
@@ -106,7 +110,7 @@ func managerConfig(in *model.Input, ec *nodeup.EtcdCluster, gate *APIServerGate,
 	manifest := "etcd-" + ec.Name + ".yaml"
 	cfg := manager.Config{
 		Cluster: in.Config.ClusterName, EtcdCluster: ec.Name, Member: c.Self.Name,
-		Store: in.Store, PollInterval: o.PollInterval, Log: log,
+		Store: in.Store, PollInterval: o.PollInterval, StepTimeout: o.StepTimeout, Log: log,
 		Node: &manager.Node{
 			Supervisor: &StaticPod{
 				Manifest: filepath.Join(in.Root, model.ManifestsDir, manifest),

@@ -68,7 +68,7 @@ func controlPlaneInput(t *testing.T, edit func(*v1alpha1.Cluster)) *model.Input 
 
 // effectiveConfigs builds every etcd manager of the machine as runOne
 // does and returns their configs after manager.New filled its defaults.
-func effectiveConfigs(t *testing.T, in *model.Input) map[string]manager.Config {
+func effectiveConfigs(t *testing.T, in *model.Input, o Options) map[string]manager.Config {
 	t.Helper()
 	// Lazy: it never dials, and nothing here talks to etcd.
 	client, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://127.0.0.1:1"}})
@@ -79,7 +79,7 @@ func effectiveConfigs(t *testing.T, in *model.Input) map[string]manager.Config {
 	out := map[string]manager.Config{}
 	for i := range in.Config.EtcdClusters {
 		ec := &in.Config.EtcdClusters[i]
-		cfg, _, err := managerConfig(in, ec, nil, Options{}, nil)
+		cfg, _, err := managerConfig(in, ec, nil, o, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +125,7 @@ func TestBackupSettingsReachTheManagers(t *testing.T) {
 			}
 		}
 	})
-	cfgs := effectiveConfigs(t, in)
+	cfgs := effectiveConfigs(t, in, Options{})
 	want := map[string]schedule{
 		"main":   {Interval: 7 * time.Minute, Retention: retention.Policy{KeepAllFor: 2 * time.Hour, HourlyFor: 72 * time.Hour, DailyFor: 30 * 24 * time.Hour}},
 		"events": {Interval: time.Hour, Retention: retention.Policy{}},
@@ -143,12 +143,37 @@ func TestBackupSettingsReachTheManagers(t *testing.T) {
 // A spec that says nothing about backups gets the documented defaults,
 // whether completion or the manager fills them.
 func TestBackupDefaultsReachTheManagers(t *testing.T) {
-	cfgs := effectiveConfigs(t, controlPlaneInput(t, func(*v1alpha1.Cluster) {}))
+	cfgs := effectiveConfigs(t, controlPlaneInput(t, func(*v1alpha1.Cluster) {}), Options{})
 	want := map[string]schedule{
 		"main":   {Interval: manager.DefaultInterval, Retention: retention.DefaultPolicy()},
 		"events": {Interval: manager.DefaultInterval, Retention: retention.DefaultPolicy()},
 	}
 	if diff := cmp.Diff(want, schedules(cfgs)); diff != "" {
 		t.Errorf("manager schedules (-want +got):\n%s", diff)
+	}
+}
+
+// The machine's options (the local cloud's short polling and step
+// timeout) reach both managers; without them the managers keep their
+// defaults.
+func TestOptionsReachTheManagers(t *testing.T) {
+	type timing struct{ Poll, Step time.Duration }
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want timing
+	}{
+		{"defaults", Options{}, timing{manager.DefaultPollInterval, manager.DefaultStepTimeout}},
+		{"local cloud", Options{PollInterval: 2 * time.Second, StepTimeout: 2 * time.Minute}, timing{2 * time.Second, 2 * time.Minute}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]timing{}
+			for name, c := range effectiveConfigs(t, controlPlaneInput(t, func(*v1alpha1.Cluster) {}), tc.o) {
+				got[name] = timing{c.PollInterval, c.StepTimeout}
+			}
+			if diff := cmp.Diff(map[string]timing{"main": tc.want, "events": tc.want}, got); diff != "" {
+				t.Errorf("manager timings (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -30,7 +30,9 @@ type StaticPod struct {
 	Manifest string
 	// Parked is where the manifest waits while the member is stopped.
 	Parked string
-	// Member is etcd's --name; it finds the member's process.
+	// Member is etcd's --name; with the manifest's --data-dir it finds
+	// the member's process. The name alone does not: a machine's members
+	// of main and events share it.
 	Member string
 	// Gate keeps the API server down while any member here is stopped.
 	Gate *APIServerGate
@@ -45,6 +47,10 @@ var _ manager.Supervisor = (*StaticPod)(nil)
 
 // Stop parks the manifest and waits until the kubelet has stopped etcd.
 func (s *StaticPod) Stop(ctx context.Context) error {
+	dataDir, err := s.dataDir()
+	if err != nil {
+		return err
+	}
 	if s.Gate != nil {
 		if err := s.Gate.Hold(s.Manifest); err != nil {
 			return err
@@ -60,12 +66,39 @@ func (s *StaticPod) Stop(ctx context.Context) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("etcd manifest: %w", err)
 	}
-	return s.waitExited(ctx)
+	return s.waitExited(ctx, dataDir)
 }
 
-// waitExited returns once no process of this member runs: the data dir is
-// then free to be moved.
-func (s *StaticPod) waitExited(ctx context.Context) error {
+// dataDir is the member's --data-dir, from its manifest wherever it is;
+// empty if there is no manifest at all.
+func (s *StaticPod) dataDir() (string, error) {
+	data, err := os.ReadFile(s.Manifest)
+	if errors.Is(err, os.ErrNotExist) {
+		data, err = os.ReadFile(s.Parked)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read etcd manifest: %w", err)
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(data, &pod); err != nil {
+		return "", fmt.Errorf("parse etcd manifest %s: %w", s.Manifest, err)
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, a := range c.Command {
+			if v, ok := strings.CutPrefix(a, "--data-dir="); ok {
+				return v, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// waitExited returns once no process of this member (its name and, when
+// known, its data dir) runs: the data dir is then free to be moved.
+func (s *StaticPod) waitExited(ctx context.Context, dataDir string) error {
 	timeout := s.StopTimeout
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
@@ -81,7 +114,7 @@ func (s *StaticPod) waitExited(ctx context.Context) error {
 			listErr = err
 			return false, err
 		}
-		return !slices.ContainsFunc(procs, func(p Process) bool { return p.Member == s.Member }), nil
+		return !slices.ContainsFunc(procs, func(p Process) bool { return p.Member == s.Member && (dataDir == "" || p.DataDir == dataDir) }), nil
 	})
 	switch {
 	case err == nil:
@@ -220,8 +253,9 @@ func (g *APIServerGate) log() *slog.Logger {
 
 // Process is an etcd process of this machine.
 type Process struct {
-	PID    int
-	Member string // its --name
+	PID     int
+	Member  string // its --name
+	DataDir string // its --data-dir
 }
 
 // ProcProcesses finds etcd processes in this process's network namespace.
@@ -259,6 +293,9 @@ func ProcProcesses() ([]Process, error) {
 		for _, a := range args[1:] {
 			if v, ok := strings.CutPrefix(a, "--name="); ok {
 				p.Member = v
+			}
+			if v, ok := strings.CutPrefix(a, "--data-dir="); ok {
+				p.DataDir = v
 			}
 		}
 		out = append(out, p)

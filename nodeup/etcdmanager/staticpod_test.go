@@ -98,11 +98,11 @@ func TestStaticPodStopStart(t *testing.T) {
 	write(filepath.Join(manifests, "etcd-events.yaml"), strings.ReplaceAll(manifest, "main", "events"))
 	gate := &APIServerGate{Manifest: api, Parked: filepath.Join(parked, "kube-apiserver.yaml")}
 
-	// The member's process exits a few polls after its manifest is gone.
+	// The members' processes exit a few polls after their manifests are gone.
 	var polls atomic.Int32
 	procs := func() ([]Process, error) {
 		if polls.Add(1) < 3 {
-			return []Process{{PID: 1, Member: "a"}, {PID: 2, Member: "other"}}, nil
+			return []Process{{PID: 1, Member: "a", DataDir: "/var/lib/etcd/main"}, {PID: 3, Member: "a", DataDir: "/var/lib/etcd/events"}, {PID: 2, Member: "other"}}, nil
 		}
 		return []Process{{PID: 2, Member: "other"}}, nil
 	}
@@ -173,6 +173,43 @@ func TestStopTimesOutOnAStuckProcess(t *testing.T) {
 	}
 }
 
+// A machine's members of main and events share their --name: stopping
+// one waits for its own process only (told by --data-dir), not for the
+// other member, which may run on (a roll-back restarts events first).
+func TestStopWaitsForItsOwnMemberOnly(t *testing.T) {
+	dir := t.TempDir()
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	main := &StaticPod{Manifest: filepath.Join(dir, "etcd-main.yaml"), Parked: filepath.Join(dir, "parked", "etcd-main.yaml"), Member: "a", StopTimeout: 10 * time.Second}
+	write(main.Manifest, manifest)
+	var polls atomic.Int32
+	main.Processes = func() ([]Process, error) {
+		events := Process{PID: 8, Member: "a", DataDir: "/var/lib/etcd/events"}
+		if polls.Add(1) < 3 {
+			return []Process{{PID: 7, Member: "a", DataDir: "/var/lib/etcd/main"}, events}, nil
+		}
+		return []Process{events}, nil
+	}
+	start := time.Now()
+	if err := main.Stop(context.Background()); err != nil {
+		t.Fatalf("stop main while events runs: %v", err)
+	}
+	if polls.Load() < 3 {
+		t.Errorf("Stop returned before main's process exited (%d polls)", polls.Load())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Stop took %s: it waited for events' process", d)
+	}
+	// Stopped again, its manifest parked: the parked one names the data dir.
+	polls.Store(3)
+	if err := main.Stop(context.Background()); err != nil {
+		t.Fatalf("stop main again: %v", err)
+	}
+}
+
 // ProcProcesses finds a real process whose argv[0] is etcd by its --name.
 func TestProcProcessesFindsRealProcess(t *testing.T) {
 	sh, err := exec.LookPath("sh")
@@ -181,7 +218,7 @@ func TestProcProcessesFindsRealProcess(t *testing.T) {
 	}
 	name := "hull-test-" + strings.ReplaceAll(t.Name(), "/", "-")
 	// "; true" keeps the shell from exec'ing sleep, so argv stays etcd's.
-	c := &exec.Cmd{Path: sh, Args: []string{"etcd", "-c", "sleep 30; true", "--name=" + name}}
+	c := &exec.Cmd{Path: sh, Args: []string{"etcd", "-c", "sleep 30; true", "--name=" + name, "--data-dir=/var/lib/etcd/main"}}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +227,7 @@ func TestProcProcessesFindsRealProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(procs, Process{PID: c.Process.Pid, Member: name}) {
+	if !slices.Contains(procs, Process{PID: c.Process.Pid, Member: name, DataDir: "/var/lib/etcd/main"}) {
 		t.Fatalf("process %d (--name=%s) not found in %v", c.Process.Pid, name, procs)
 	}
 	_ = c.Process.Kill()
@@ -199,7 +236,9 @@ func TestProcProcessesFindsRealProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.ContainsFunc(procs, func(p Process) bool { return p.Member == name }) {
+	// By PID: the shell's child, between its fork and its exec of sleep,
+	// still has the shell's argv.
+	if slices.ContainsFunc(procs, func(p Process) bool { return p.PID == c.Process.Pid }) {
 		t.Fatalf("killed process still listed: %v", procs)
 	}
 }

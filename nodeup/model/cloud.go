@@ -25,6 +25,10 @@ type Cloud struct {
 	// EtcdPollInterval is how often the etcd managers read restore
 	// commands and backup requests; zero keeps their default.
 	EtcdPollInterval time.Duration
+	// EtcdStepTimeout bounds each phase of a restore, and so how long a
+	// dead coordinator's restore keeps etcd stopped before another member
+	// rolls it back; zero keeps the managers' default (10 minutes).
+	EtcdStepTimeout time.Duration
 	// PodRoutes keeps the routes to the nodes' pod CIDRs until ctx ends,
 	// on the control plane only when PodRoutesControlPlaneOnly; nil
 	// makes every machine route to the others itself (kubeapi.Routes).

@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/hullproject/hull/cloudup/local"
@@ -156,8 +159,11 @@ func etcdHealthy(t *testing.T, e *harness.Env, cl *local.Client, name string, cp
 
 // killLeaderMidBackup fills etcd main so a backup takes seconds, asks for
 // one, kills the backup leader's machine while it streams, and checks
-// that no partial backup is listed and that another member takes it.
-func killLeaderMidBackup(t *testing.T, e *harness.Env, cl *local.Client, name string, cps []harness.Instance) {
+// that no partial backup is listed, that another member takes the
+// requested backup, and that scheduled backups resume on another member
+// within one backup interval. It leaves etcd main compacted and
+// defragmented, so later backups are small again.
+func killLeaderMidBackup(t *testing.T, e *harness.Env, cl *local.Client, name string, cps []harness.Instance, interval time.Duration) {
 	ctx := context.Background()
 	c := etcdClient(t, e, cl, name, "main", cps[0])
 	// Random values do not compress: the snapshot streams ~200 MB.
@@ -188,12 +194,13 @@ func killLeaderMidBackup(t *testing.T, e *harness.Env, cl *local.Client, name st
 	if victim.ID == "" {
 		t.Fatalf("no machine runs the backup leader %s", leader)
 	}
+	var survivors []harness.Instance
 	for _, in := range cps {
 		if in.ID != victim.ID {
-			c = etcdClient(t, e, cl, name, "main", in) // one that survives the kill
-			break
+			survivors = append(survivors, in)
 		}
 	}
+	c = etcdClient(t, e, cl, name, "main", survivors[0]) // one that survives the kill
 	info, err := cl.Machine(ctx, victim.ID)
 	if err != nil || info.Machine == nil {
 		t.Fatalf("machine %s: %v", victim.ID, err)
@@ -209,40 +216,93 @@ func killLeaderMidBackup(t *testing.T, e *harness.Env, cl *local.Client, name st
 	if err := create.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The leader logs the request, then streams the snapshot.
+	// The leader logs the request, then streams the snapshot. (A
+	// scheduled backup may run before it: the interval is short.)
+	requested := regexp.MustCompile(`msg="backup requested".* etcd=main `)
+	var served int
 	harness.Eventually(t, time.Minute, "the leader to start the requested backup", func() error {
-		if !strings.Contains(readFrom(t, info.LogPath, logStart), "backup requested") {
+		loc := requested.FindStringIndex(readFrom(t, info.LogPath, logStart))
+		if loc == nil {
 			return fmt.Errorf("not yet")
 		}
+		served = loc[1]
 		return nil
 	})
 	time.Sleep(300 * time.Millisecond)
 	if err := syscall.Kill(info.Machine.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(readFrom(t, info.LogPath, logStart), "took etcd backup") {
+	killed := time.Now()
+	log := readFrom(t, info.LogPath, logStart)
+	if regexp.MustCompile(`msg="took etcd backup".* etcd=main `).MatchString(log[served:]) {
 		t.Fatal("the backup finished before the kill; the test needs more data in etcd")
 	}
 	t.Logf("killed %s (backup leader %s) mid-backup", victim.ID, leader)
 	checkBackupsComplete(t, e, name)
-	if got := listBackups(t, e, name, "main"); len(got) != len(before) {
-		t.Errorf("a backup was listed right after its writer died: %d backups, %d before", len(got), len(before))
+	// Of the backups listed since, the dead leader's must be ones it
+	// finished (scheduled ones before the request), never the one it was
+	// streaming.
+	finished := map[string]bool{}
+	for _, m := range regexp.MustCompile(`msg="took etcd backup".* etcd=main .*backup=(\S+)`).FindAllStringSubmatch(log, -1) {
+		finished[m[1]] = true
+	}
+	for _, b := range listBackups(t, e, name, "main") {
+		if b.Meta.Member == leader && !finished[b.Name] && !slices.ContainsFunc(before, func(x backup.Info) bool { return x.Name == b.Name }) {
+			t.Errorf("backup %s is listed, but its writer %s died before finishing it", b.Name, leader)
+		}
 	}
 
 	if err := create.Wait(); err != nil {
 		t.Fatalf("backup create after the leader died: %v\n%s", err, stdout.String())
 	}
 	taken := strings.TrimSpace(stdout.String())
-	i := slices.IndexFunc(listBackups(t, e, name, "main"), func(b backup.Info) bool { return b.Name == taken })
+	list := listBackups(t, e, name, "main")
+	i := slices.IndexFunc(list, func(b backup.Info) bool { return b.Name == taken })
 	if i < 0 {
 		t.Fatalf("backup %q is not listed", taken)
 	}
-	if m := listBackups(t, e, name, "main")[i].Meta.Member; m == leader || m == "" {
+	requestedBackup := list[i]
+	if m := requestedBackup.Meta.Member; m == leader || m == "" {
 		t.Errorf("backup %s taken by member %q, want another member than the dead leader %s", taken, m, leader)
 	}
 	checkBackupsComplete(t, e, name)
-	if _, err := c.Delete(ctx, "/hull-e2e/fill/", clientv3.WithPrefix()); err != nil {
-		t.Logf("clean up fill keys: %v", err)
+
+	// No request now: the next backup is a scheduled one, due one interval
+	// after the newest. The slack covers polling and the snapshot's stream.
+	var scheduled backup.Info
+	harness.Eventually(t, interval+time.Minute, "a scheduled backup after the leader died", func() error {
+		list := listBackups(t, e, name, "main")
+		if len(list) == 0 || !list[0].Meta.Timestamp.After(requestedBackup.Meta.Timestamp) {
+			return fmt.Errorf("the newest backup is still %s", taken)
+		}
+		scheduled = list[0]
+		return nil
+	})
+	gap := scheduled.Meta.Timestamp.Sub(requestedBackup.Meta.Timestamp)
+	t.Logf("FIGURE scheduled etcd backups after the backup leader died: requested backup served by %s %s after the kill, next scheduled backup %s by %s %s later (interval %s)",
+		requestedBackup.Meta.Member, requestedBackup.Meta.Timestamp.Sub(killed).Round(time.Second), scheduled.Name, scheduled.Meta.Member, gap.Round(time.Second), interval)
+	if scheduled.Meta.Member == leader || scheduled.Meta.Member == "" {
+		t.Errorf("scheduled backup %s taken by member %q, want another member than the dead leader %s", scheduled.Name, scheduled.Meta.Member, leader)
+	}
+	if gap > interval+20*time.Second {
+		t.Errorf("scheduled backup %s came %s after the previous one, want within the interval %s (and 20 s of polling)", scheduled.Name, gap.Round(time.Second), interval)
+	}
+	checkBackupsComplete(t, e, name)
+
+	// Drop the fill and the space it took, so later backups are small.
+	del, err := c.Delete(ctx, "/hull-e2e/fill/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatalf("delete fill keys: %v", err)
+	}
+	// (The API server compacts too; a compaction past ours is as good.)
+	if _, err := c.Compact(ctx, del.Header.Revision, clientv3.WithCompactPhysical()); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+		t.Fatalf("compact etcd main: %v", err)
+	}
+	for _, in := range survivors {
+		mc := etcdClient(t, e, cl, name, "main", in)
+		if _, err := mc.Defragment(ctx, mc.Endpoints()[0]); err != nil {
+			t.Fatalf("defragment etcd main on %s: %v", in.ID, err)
+		}
 	}
 }
 

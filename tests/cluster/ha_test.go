@@ -26,7 +26,8 @@ import (
 // TestHAControlPlane: three control-plane machines behind the API load
 // balancer; losing one keeps the API answering, and its replacement
 // rejoins etcd; etcd restores across three members; the backup leader dies
-// mid-backup; then every control plane is rolled while the API is in use.
+// mid-backup, and the restore coordinator mid-restore; then every control
+// plane is rolled, the roll killed at every step, while the API is in use.
 func TestHAControlPlane(t *testing.T) {
 	harness.RequireRoot(t)
 	if testing.Short() {
@@ -37,6 +38,9 @@ func TestHAControlPlane(t *testing.T) {
 	e.Must("image", "build", "--kubernetes-version", version)
 	e.Must("create", "cluster", name, "--kubernetes-version", version, "--network-cidr", "10.217.0.0/16",
 		"--control-plane-count", "3", "--zones", "local-a,local-b,local-c", "--node-count", "1")
+	// The shortest interval allowed, so the test sees scheduled backups.
+	const backupInterval = time.Minute
+	setBackupInterval(t, e, name, backupInterval)
 	start := time.Now()
 	e.Must("update", "cluster", name, "--yes")
 	e.Must("validate", "cluster", name, "--wait", "10m")
@@ -148,10 +152,13 @@ func TestHAControlPlane(t *testing.T) {
 			}
 		}
 	})
-	t.Run("killing the backup leader mid-backup lists no partial backup", func(t *testing.T) {
-		killLeaderMidBackup(t, e, cl, name, controlPlanes())
+	t.Run("killing the backup leader mid-backup lists no partial backup; backups resume on another member", func(t *testing.T) {
+		killLeaderMidBackup(t, e, cl, name, controlPlanes(), backupInterval)
 		e.Must("validate", "cluster", name, "--wait", "10m")
 		etcdHealthy(t, e, cl, name, controlPlanes())
+	})
+	t.Run("killing the restore coordinator mid-restore completes or rolls back the restore", func(t *testing.T) {
+		killCoordinatorMidRestore(t, e, cl, &kubectl{t: t, bin: k.bin, kubeconfig: kcfg}, name, controlPlanes)
 	})
 	t.Run("rolling the three control planes one at a time keeps the API answering", func(t *testing.T) {
 		rollControlPlanes(t, e, cl, name, kcfg)

@@ -22,10 +22,12 @@ import (
 	"github.com/hullproject/hull/tests/harness"
 )
 
-// rollControlPlanes replaces every control-plane machine of a 3 control-
-// plane cluster with `rolling-update --force` while a client lists pods
-// through the API load balancer every 100 ms, retrying a failed request
-// once at once.
+// rollControlPlanes changes the three control-plane groups and rolls them,
+// the rolling update SIGKILLed right after every step of every machine
+// and run again until a run finishes by itself, while a client lists pods
+// through the API load balancer every 100 ms (retrying a failed request
+// once at once), a workload on the control planes is guarded by its
+// budget, and a sampler counts the control planes in service.
 func rollControlPlanes(t *testing.T, e *harness.Env, cl *local.Client, name, kcfg string) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kcfg)
 	if err != nil {
@@ -58,6 +60,25 @@ func rollControlPlanes(t *testing.T, e *harness.Env, cl *local.Client, name, kcf
 	if len(before) != 3 {
 		t.Fatalf("control-plane machines %v, want 3", before)
 	}
+	var groups []string
+	for _, in := range e.Instances(name) {
+		if in.Role == "ControlPlane" && !slices.Contains(groups, in.Group) {
+			groups = append(groups, in.Group)
+		}
+	}
+	for _, g := range groups {
+		setNodeGroup(t, e, name, g, func(ig *v1alpha1.InstanceGroup) {
+			ig.Spec.NodeLabels = map[string]string{"e2e.hull.dev/roll": "cp"}
+		})
+	}
+	e.Must("update", "cluster", name, "--yes")
+	client := kubeClient(t, kcfg)
+	k := &kubectl{t: t, bin: kubectlBinary(t, version), kubeconfig: kcfg}
+	applyWorkload(t, e, k, ruWorkloadOnControlPlanes(ruReplicas-1))
+	budget := startPDBSampler(t, client, ruReplicas-1)
+	defer budget.stop()
+	// One control plane at a time: the other two stay in service.
+	nodes := startNodeSampler(client, isControlPlaneNode, len(before)-1)
 	var mu sync.Mutex
 	var requests, failed int
 	var unfixed []string
@@ -88,14 +109,29 @@ func rollControlPlanes(t *testing.T, e *harness.Env, cl *local.Client, name, kcf
 			mu.Unlock()
 		}
 	}()
-	r := e.Run("rolling-update", "cluster", name, "--yes", "--instance-group-roles", "ControlPlane", "--force", "--control-plane-interval", "5s")
+	start := time.Now()
+	killed, runs := killAtEveryBoundary(t, e, []string{"rolling-update", "cluster", name, "--yes", "--instance-group-roles", "ControlPlane", "--control-plane-interval", "5s"},
+		len(before)*len(unavailableSteps)+2)
+	elapsed := time.Since(start)
 	close(stop)
 	<-done
-	t.Logf("rolling-update of the control plane, exit %d after %s:\n%s%s", r.Code, r.Elapsed.Round(100*time.Millisecond), r.Stdout, r.Stderr)
+	t.Logf("FIGURE rolling-update 3 control planes, SIGKILL at each of %d step boundaries: %d runs, %s in all", len(killed), len(runs), elapsed.Round(100*time.Millisecond))
 	t.Logf("FIGURE API through the LB while 3 control planes were rolled: %d requests, %d failed, %d still failed when retried once", requests, failed, len(unfixed))
-	if r.Code != 0 {
-		t.Fatalf("rolling-update of the control plane: exit %d", r.Code)
+	checkAvailability(t, nodes, "control planes", elapsed)
+	checkBudgetWindow(t, budget, ruReplicas-1, elapsed)
+	if v := budget.violations(); len(v) > 0 {
+		t.Errorf("the PodDisruptionBudget of the workload on the control planes was violated:\n%s", strings.Join(v, "\n"))
 	}
+	var all strings.Builder
+	for _, r := range runs {
+		all.WriteString(r.out)
+	}
+	for _, g := range groups {
+		if surge, unavailable := groupSettings(t, all.String(), g); surge != 0 || unavailable != 1 {
+			t.Errorf("group %s rolled with maxSurge %d, maxUnavailable %d; a control plane rolls one machine at a time, never surging", g, surge, unavailable)
+		}
+	}
+	checkChain(t, killed, runs, before, unavailableSteps)
 	if len(unfixed) > 0 {
 		t.Errorf("requests that failed twice in a row:\n%s", strings.Join(unfixed, "\n"))
 	}
@@ -103,15 +139,15 @@ func rollControlPlanes(t *testing.T, e *harness.Env, cl *local.Client, name, kcf
 		t.Error("the client made no request")
 	}
 
-	// One at a time: each machine is terminated only after the cluster
-	// validated following the previous one.
+	// One at a time, across the runs: each machine is terminated only
+	// after the cluster validated following the previous one.
 	terminated, inWave := 0, 0
-	for _, l := range strings.Split(r.Stdout, "\n") {
+	for _, l := range strings.Split(all.String(), "\n") {
 		switch {
-		case regexp.MustCompile(`\] control-plane-\S+ i-\S+: terminate$`).MatchString(l):
+		case regexp.MustCompile(`\] control-plane-\S+ i-\S+: terminate done in \S+$`).MatchString(l):
 			terminated++
 			if inWave++; inWave > 1 {
-				t.Errorf("two control-plane machines terminated without a validation between them:\n%s", r.Stdout)
+				t.Errorf("two control-plane machines terminated without a validation between them:\n%s", all.String())
 			}
 		case strings.Contains(l, "] Cluster validated"):
 			inWave = 0
@@ -125,6 +161,11 @@ func rollControlPlanes(t *testing.T, e *harness.Env, cl *local.Client, name, kcf
 		t.Fatalf("control-plane machines before %v, after %v: want three new ones", before, after)
 	}
 	e.Must("validate", "cluster", name)
+	checkNodes(t, client, after, before, "cp")
+	checkNoneCordoned(t, client)
+	if out := e.Must("rolling-update", "cluster", name, "--yes", "--instance-group-roles", "ControlPlane"); !strings.Contains(out, "No rolling-update required.") {
+		t.Errorf("another run still finds work:\n%s", out)
+	}
 	var newest harness.Instance
 	for _, in := range e.Instances(name) {
 		if in.ID == after[len(after)-1] {

@@ -1,12 +1,9 @@
 package cluster
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -36,7 +33,23 @@ const ruReplicas = 4
 // ruWorkload runs the pause image every machine imports at boot, so the
 // pods an eviction recreates can start on a replacement machine without
 // importing anything into it. The budget's minAvailable is a parameter.
+// It runs on the workers.
 func ruWorkload(minAvailable int) string {
+	return ruWorkloadOn(minAvailable, "DoesNotExist", "")
+}
+
+// ruWorkloadOnControlPlanes is the workload on the control planes only,
+// where a control-plane roll drains it.
+func ruWorkloadOnControlPlanes(minAvailable int) string {
+	return ruWorkloadOn(minAvailable, "Exists", `
+      tolerations:
+      - {key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}`)
+}
+
+// ruWorkloadOn places the workload on the nodes whose control-plane role
+// label matches operator (Exists or DoesNotExist), with extra pod spec
+// lines.
+func ruWorkloadOn(minAvailable int, operator, extra string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: ru}
@@ -51,7 +64,7 @@ spec:
         nodeAffinity:
           requiredDuringSchedulingIgnoredDuringExecution:
             nodeSelectorTerms:
-            - matchExpressions: [{key: node-role.kubernetes.io/control-plane, operator: DoesNotExist}]
+            - matchExpressions: [{key: node-role.kubernetes.io/control-plane, operator: %s}]%s
       containers:
       - {name: pause, image: "registry.k8s.io/pause:3.10", imagePullPolicy: Never}
 ---
@@ -61,7 +74,7 @@ metadata: {name: ru}
 spec:
   minAvailable: %d
   selector: {matchLabels: {app: ru}}
-`, ruReplicas, minAvailable)
+`, ruReplicas, operator, extra, minAvailable)
 }
 
 // ruArgs are the issue's flags for rolling the worker group.
@@ -71,9 +84,9 @@ func ruArgs(cluster string, extra ...string) []string {
 }
 
 // TestRollingUpdate rolls the workers of a real 1 control-plane + 2 node
-// cluster three times: a changed group, a budget that blocks the drain, and
-// a run killed with SIGKILL five times. One sampler watches the workload's
-// budget through all three.
+// cluster three times: a changed group, runs killed with SIGKILL at every
+// step boundary, and a budget that blocks the drain. One sampler watches
+// the workload's budget through all three.
 func TestRollingUpdate(t *testing.T) {
 	harness.RequireRoot(t)
 	if testing.Short() {
@@ -138,10 +151,50 @@ func TestRollingUpdate(t *testing.T) {
 		t.FailNow()
 	}
 
+	t.Run("killed with SIGKILL at every step boundary, re-runs complete the update", func(t *testing.T) {
+		before := groupIDs(e.Instances(name), "nodes-a")
+		setNodeGroup(t, e, name, "nodes-a", func(ig *v1alpha1.InstanceGroup) {
+			ig.Spec.NodeLabels = map[string]string{"e2e.hull.dev/roll": "two"}
+		})
+		e.Must("update", "cluster", name, "--yes")
+		s.window()
+		// The roll of maxSurge 1 keeps both workers in service throughout.
+		nodes := startNodeSampler(client, func(n *corev1.Node) bool { return !isControlPlaneNode(n) }, len(before))
+		start := time.Now()
+		killed, runs := killAtEveryBoundary(t, e, ruArgs(name), 2*len(surgeSteps)+2)
+		elapsed := time.Since(start)
+		checkAvailability(t, nodes, "workers", elapsed)
+		checkBudgetWindow(t, s, ruReplicas-1, elapsed)
+		t.Logf("FIGURE rolling-update 2 real nodes, SIGKILL at each of %d step boundaries: %d runs, %s in all",
+			len(killed), len(runs), elapsed.Round(100*time.Millisecond))
+		surge, unavailable := groupSettings(t, runs[0].out, "nodes-a")
+		if surge != 1 || unavailable != 0 {
+			t.Fatalf("nodes-a rolled with maxSurge %d, maxUnavailable %d; the test expects the default 1 and 0", surge, unavailable)
+		}
+		checkChain(t, killed, runs, before, surgeSteps)
+		insts := e.Instances(name)
+		for _, in := range insts {
+			if in.NeedsUpdate || in.Detached || in.State != "Running" {
+				t.Errorf("after the update: %+v", in)
+			}
+		}
+		ids := groupIDs(insts, "nodes-a")
+		if len(ids) != 2 || slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(before, id) }) {
+			t.Errorf("nodes-a machines before %v, after %v: want two new ones", before, ids)
+		}
+		checkNodes(t, client, ids, before, "two")
+		checkNoneCordoned(t, client)
+		checkWorkloadOn(t, client, ids)
+		if out := e.Must(ruArgs(name)...); !strings.Contains(out, "No rolling-update required.") {
+			t.Errorf("another run still finds work:\n%s", out)
+		}
+		e.Must("validate", "cluster", name)
+	})
+
 	t.Run("a budget that allows no disruption stops the drain, naming the pod and the budget", func(t *testing.T) {
 		setMinAvailable(t, client, ruReplicas)
 		setNodeGroup(t, e, name, "nodes-a", func(ig *v1alpha1.InstanceGroup) {
-			ig.Spec.NodeLabels = map[string]string{"e2e.hull.dev/roll": "two"}
+			ig.Spec.NodeLabels = map[string]string{"e2e.hull.dev/roll": "three"}
 		})
 		e.Must("update", "cluster", name, "--yes")
 		s.window()
@@ -177,101 +230,6 @@ func TestRollingUpdate(t *testing.T) {
 			t.Errorf("lowest healthy count %d over %d samples, want %d: nothing may be evicted", min, n, ruReplicas)
 		}
 	})
-
-	t.Run("killed with SIGKILL at five random steps, re-runs complete the update", func(t *testing.T) {
-		setMinAvailable(t, client, ruReplicas-1)
-		// Change the group again so all three machines (the surged one
-		// left detached, the one not reached, and the one the previous
-		// run launched) need replacing: work enough for five kills.
-		setNodeGroup(t, e, name, "nodes-a", func(ig *v1alpha1.InstanceGroup) {
-			ig.Spec.NodeLabels = map[string]string{"e2e.hull.dev/roll": "three"}
-		})
-		e.Must("update", "cluster", name, "--yes")
-		seed := uint64(time.Now().UnixNano())
-		rng := rand.New(rand.NewPCG(seed, 0))
-		t.Logf("kill points from seed %d", seed)
-		for i := range 5 {
-			// The k-th step this run starts, then a moment into it.
-			k, delay := 1+rng.IntN(2), time.Duration(rng.IntN(3000))*time.Millisecond
-			step, finished := runUntilStep(t, e, ruArgs(name), k, delay)
-			if finished {
-				t.Fatalf("run %d ended before its kill point", i+1)
-			}
-			t.Logf("run %d: SIGKILL %s into step %d (%s)", i+1, delay, k, step)
-		}
-		r := e.Run(ruArgs(name)...)
-		t.Logf("final run (exit %d, %s):\n%s%s", r.Code, r.Elapsed.Round(100*time.Millisecond), r.Stdout, r.Stderr)
-		if r.Code != 0 {
-			t.Fatalf("the run after the kills: exit %d", r.Code)
-		}
-		if !strings.Contains(r.Stdout, "Resuming the rolling update") {
-			t.Errorf("the run after the kills did not resume the interrupted one")
-		}
-		insts := e.Instances(name)
-		for _, in := range insts {
-			if in.NeedsUpdate || in.Detached || in.State != "Running" {
-				t.Errorf("after the update: %+v", in)
-			}
-		}
-		ids := groupIDs(insts, "nodes-a")
-		if len(ids) != 2 {
-			t.Errorf("nodes-a has machines %v, want 2", ids)
-		}
-		checkNodes(t, client, ids, nil, "three")
-		checkNoneCordoned(t, client)
-		checkWorkloadOn(t, client, ids)
-		if out := e.Must(ruArgs(name)...); !strings.Contains(out, "No rolling-update required.") {
-			t.Errorf("another run still finds work:\n%s", out)
-		}
-		e.Must("validate", "cluster", name)
-	})
-}
-
-// runUntilStep starts a rolling update and SIGKILLs it delay after it
-// starts its k-th step; finished reports that it exited on its own first.
-func runUntilStep(t *testing.T, e *harness.Env, args []string, k int, delay time.Duration) (step string, finished bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := e.Command(ctx, args...)
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stepLine := regexp.MustCompile(`\] \S+ (i-\S+): (detach|cordon|drain|post-drain-delay|terminate|delete-node|wait-for-replacement)$`)
-	var lines []string
-	sc := bufio.NewScanner(stdout)
-	n := 0
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if m := stepLine.FindStringSubmatch(sc.Text()); m != nil {
-			if n++; n == k {
-				step = m[2] + " of " + m[1]
-				break
-			}
-		}
-	}
-	if step == "" {
-		err := cmd.Wait()
-		t.Logf("the run ended by itself (%v):\n%s\n%s", err, strings.Join(lines, "\n"), errOut.String())
-		return "", true
-	}
-	// Keep reading so the child never blocks on a full pipe.
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	time.Sleep(delay)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill hull: %v", err)
-	}
-	_ = cmd.Wait()
-	return step, false
 }
 
 // pdbSampler counts the workload's pods that its budget counts as healthy
@@ -442,8 +400,15 @@ func kubeClient(t testing.TB, kubeconfig string) kubernetes.Interface {
 // applyRUWorkload starts the workload and waits until all its pods are Ready.
 func applyRUWorkload(t *testing.T, e *harness.Env, k *kubectl, minAvailable int) {
 	t.Helper()
+	applyWorkload(t, e, k, ruWorkload(minAvailable))
+}
+
+// applyWorkload applies a manifest of the ru workload and waits until all
+// its pods are Ready.
+func applyWorkload(t *testing.T, e *harness.Env, k *kubectl, manifestYAML string) {
+	t.Helper()
 	manifest := filepath.Join(e.Dir, "ru-workload.yaml")
-	if err := os.WriteFile(manifest, []byte(ruWorkload(minAvailable)), 0o600); err != nil {
+	if err := os.WriteFile(manifest, []byte(manifestYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	k.must("apply", "-f", manifest)
