@@ -174,7 +174,7 @@ func printObjects(o *rootOptions, f output.Format, c *v1alpha1.Cluster, igs []*v
 		return err
 	}
 	for _, obj := range objs {
-		if _, err := codec.Encode(obj); err != nil { // sets apiVersion and kind
+		if err := codec.SetTypeMeta(obj); err != nil {
 			return err
 		}
 	}

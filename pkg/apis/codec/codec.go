@@ -101,17 +101,39 @@ func DecodeInstanceGroup(doc []byte) (*v1alpha1.InstanceGroup, error) {
 	return ig, nil
 }
 
-// Encode writes one object as YAML, filling in its apiVersion and kind.
+// Encode writes one object as YAML, filling in its apiVersion and kind. It
+// sets them on a shallow copy: the caller's object is not written, so
+// goroutines may encode the same object at once.
 func Encode(obj any) ([]byte, error) {
+	var cp any
+	switch o := obj.(type) {
+	case *v1alpha1.Cluster:
+		c := *o
+		cp = &c
+	case *v1alpha1.InstanceGroup:
+		ig := *o
+		cp = &ig
+	default:
+		return nil, fmt.Errorf("encode: unsupported type %T", obj)
+	}
+	if err := SetTypeMeta(cp); err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(cp)
+}
+
+// SetTypeMeta fills in the apiVersion and kind of obj in place, for callers
+// that print objects with another encoder.
+func SetTypeMeta(obj any) error {
 	switch o := obj.(type) {
 	case *v1alpha1.Cluster:
 		o.TypeMeta = v1alpha1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: v1alpha1.KindCluster}
 	case *v1alpha1.InstanceGroup:
 		o.TypeMeta = v1alpha1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: v1alpha1.KindInstanceGroup}
 	default:
-		return nil, fmt.Errorf("encode: unsupported type %T", obj)
+		return fmt.Errorf("encode: unsupported type %T", obj)
 	}
-	return yaml.Marshal(obj)
+	return nil
 }
 
 // EncodeAll writes objects as one multi-document YAML stream.
