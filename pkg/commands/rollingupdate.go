@@ -66,7 +66,7 @@ replacing.`,
 	f.DurationVar(&opts.NodeInterval, "node-interval", opts.NodeInterval, "wait between node machines")
 	f.DurationVar(&opts.ControlPlaneInterval, "control-plane-interval", opts.ControlPlaneInterval, "wait between control-plane machines")
 	f.DurationVar(&opts.BastionInterval, "bastion-interval", opts.BastionInterval, "wait between bastion machines")
-	f.DurationVar(&opts.ValidationTimeout, "validation-timeout", opts.ValidationTimeout, "longest wait for a replacement to join and the cluster to validate")
+	f.DurationVar(&opts.ValidationTimeout, "validation-timeout", opts.ValidationTimeout, "longest wait for the cluster to validate before the roll starts, and for each replacement to join and the cluster to validate again")
 	f.IntVar(&opts.ValidateCount, "validate-count", opts.ValidateCount, "validations in a row that must pass after each replacement")
 	cmd.AddCommand(cluster)
 	return cmd

@@ -137,7 +137,9 @@ func TestLocalCloudFlowWithAPIServer(t *testing.T) {
 		return &validate.Result{Failures: []validate.Failure{{Kind: validate.KindNode, Name: "x", Message: "node x is not ready"}}}, nil
 	}
 	out = syncBuffer{}
-	if _, err := Run(ctx, failing, o); err == nil || !strings.Contains(err.Error(), "does not validate") || !strings.Contains(err.Error(), "node x is not ready") {
+	short := o
+	short.ValidationTimeout = time.Second
+	if _, err := Run(ctx, failing, short); err == nil || !strings.Contains(err.Error(), "did not validate within 1s") || !strings.Contains(err.Error(), "node x is not ready") {
 		t.Errorf("run on an invalid cluster = %v, want it stopped naming the failure", err)
 	}
 	if after := c.waitMachines(t, "v2"); !slices.Equal(after, now) {

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
@@ -267,18 +268,41 @@ func (r *runner) run(ctx context.Context) error {
 	return r.cp.finish(ctx)
 }
 
-// validateBefore refuses to start on a cluster that does not validate.
+// validateBefore refuses to start on a cluster that does not validate
+// within ValidationTimeout. As kops does, a failure is retried: a cluster
+// that has just lost or replaced a machine takes a moment to settle (an
+// API server restarting, a node not yet Ready), and refusing at once
+// would make every scripted roll after a repair flaky.
 func (r *runner) validateBefore(ctx context.Context) error {
-	res, err := r.t.Validate(ctx)
-	if err == nil && res.OK() {
+	start := time.Now()
+	lastNote := time.Time{}
+	var why string
+	err := wait.PollUntilContextTimeout(ctx, r.o.PollInterval, r.o.ValidationTimeout, true, func(ctx context.Context) (bool, error) {
+		res, err := r.t.Validate(ctx)
+		if err == nil && res.OK() {
+			return true, nil
+		}
+		why = validationSummary(res, err)
+		if time.Since(lastNote) >= 10*time.Second {
+			r.progress.Step("Cluster %s does not validate yet (%s); retrying for up to %s", r.cluster, why, r.o.ValidationTimeout)
+			lastNote = time.Now()
+		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		if !lastNote.IsZero() {
+			r.progress.Step("Cluster %s validated after %s", r.cluster, time.Since(start).Round(100*time.Millisecond))
+		}
 		return nil
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
 	}
-	why := validationSummary(res, err)
 	if !r.o.FailOnValidateError {
 		r.progress.Step("WARNING: cluster %s does not validate (%s); continuing as --fail-on-validate-error=false", r.cluster, why)
 		return nil
 	}
-	return fmt.Errorf("cluster %s does not validate, so the rolling update did not start (use --cloudonly to roll without validating): %s", r.cluster, why)
+	return fmt.Errorf("cluster %s did not validate within %s, so the rolling update did not start (use --cloudonly to roll without validating, or a longer --validation-timeout): %s", r.cluster, r.o.ValidationTimeout, why)
 }
 
 // releaseStale gives back machines an earlier run left in progress that
