@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -237,18 +238,8 @@ func sameMinor(a, b *version.Version) bool {
 }
 
 func compareMinor(a, b *version.Version) int {
-	if a.Major() != b.Major() {
-		return cmpUint(a.Major(), b.Major())
+	if c := cmp.Compare(a.Major(), b.Major()); c != 0 {
+		return c
 	}
-	return cmpUint(a.Minor(), b.Minor())
-}
-
-func cmpUint(a, b uint) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a.Minor(), b.Minor())
 }

@@ -215,6 +215,10 @@ func ec2TagList(tags map[string]string) []ec2types.Tag {
 	return out
 }
 
+// TagList is tags as EC2 takes them, sorted by key so that requests are
+// stable: for bake, which tags what it builds the same way.
+func TagList(tags map[string]string) []ec2types.Tag { return ec2TagList(tags) }
+
 func tagSpec(rt ec2types.ResourceType, tags map[string]string) []ec2types.TagSpecification {
 	return []ec2types.TagSpecification{{ResourceType: rt, Tags: ec2TagList(tags)}}
 }

@@ -360,38 +360,11 @@ func TestIdempotence(t *testing.T) {
 	if second.HasChanges(true) {
 		t.Error("second plan HasChanges")
 	}
-	var out strings.Builder
-	if _, err := Run(ctx, tasks, nil, Options{}, ApplyChanges{Out: &out}); err != nil {
-		t.Fatalf("Run(ApplyChanges): %v", err)
-	}
 	if err := Apply(ctx, tasks, second, true, Options{}); err != nil {
 		t.Fatalf("second Apply: %v", err)
 	}
 	if got := c.applyCount(); got != applies {
 		t.Errorf("second apply called Apply %d times, want 0", got-applies)
-	}
-	if out.String() != "No changes need to be applied\n" {
-		t.Errorf("ApplyChanges said %q", out.String())
-	}
-}
-
-func TestRunTargets(t *testing.T) {
-	ctx := context.Background()
-	c := newFakeCloud()
-	tasks := clusterTasks(c)
-	var out strings.Builder
-	if _, err := Run(ctx, tasks, nil, Options{}, DryRun{Out: &out}); err != nil {
-		t.Fatalf("Run(DryRun): %v", err)
-	}
-	if c.applyCount() != 0 || !strings.HasSuffix(out.String(), "Must specify --yes to apply changes\n") {
-		t.Errorf("dry run applied %d tasks and printed:\n%s", c.applyCount(), out.String())
-	}
-	out.Reset()
-	if _, err := Run(ctx, tasks, nil, Options{}, ApplyChanges{Out: &out}); err != nil {
-		t.Fatalf("Run(ApplyChanges): %v", err)
-	}
-	if want := "Changes applied: 9 created, 0 modified, 0 deleted\n"; out.String() != want {
-		t.Errorf("ApplyChanges said %q, want %q", out.String(), want)
 	}
 }
 

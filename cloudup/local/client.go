@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/pkg/cloud"
 )
 
@@ -97,27 +99,31 @@ func startDaemon(ctx context.Context, c *Client, opts ClientOptions) error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }() // reaps it if it dies while we wait
 
-	ctx, cancel := context.WithTimeout(ctx, daemonStartTimeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	var exitErr error // set when the daemon exited without answering
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, daemonStartTimeout, true, func(ctx context.Context) (bool, error) {
 		if c.ping(ctx) == nil {
-			return nil
+			return true, nil
 		}
 		select {
 		case err := <-exited:
 			// Another hull may have started a daemon at the same time; ours
 			// then lost the lock race, and theirs is the one to use.
 			if c.ping(ctx) == nil {
-				return nil
+				return true, nil
 			}
-			return fmt.Errorf("local cloud daemon exited (%v) before answering on %s; %s:\n%s", err, opts.Socket, logPath, logTail(logPath))
-		case <-ctx.Done():
-			return fmt.Errorf("local cloud daemon did not answer on %s within %s; %s:\n%s", opts.Socket, daemonStartTimeout, logPath, logTail(logPath))
-		case <-tick.C:
+			exitErr = fmt.Errorf("local cloud daemon exited (%v) before answering on %s; %s:\n%s", err, opts.Socket, logPath, logTail(logPath))
+			return false, exitErr
+		default:
+			return false, nil
 		}
+	})
+	switch {
+	case exitErr != nil:
+		return exitErr
+	case err != nil:
+		return fmt.Errorf("local cloud daemon did not answer on %s within %s; %s:\n%s", opts.Socket, daemonStartTimeout, logPath, logTail(logPath))
 	}
+	return nil
 }
 
 // logTail returns the last lines of a log for an error message.

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/kubectl/pkg/cmd/util/editor"
 
 	"github.com/hullproject/hull/pkg/apis/codec"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
@@ -152,7 +152,7 @@ func (o *rootOptions) editLoop(ctx context.Context, cluster string, obj any, wha
 		if err := os.WriteFile(tmp, append([]byte(header), body...), 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", tmp, err)
 		}
-		if err := runEditor(ctx, tmp); err != nil {
+		if err := runEditor(tmp); err != nil {
 			return err
 		}
 		edited, err := os.ReadFile(tmp)
@@ -228,21 +228,11 @@ func stripHeader(data []byte) []byte {
 	return bytes.Join(out, nil)
 }
 
-// runEditor opens path in $EDITOR, else $VISUAL, else vi. The variable may
-// hold arguments ("code --wait").
-func runEditor(ctx context.Context, path string) error {
-	ed := os.Getenv("EDITOR")
-	if ed == "" {
-		ed = os.Getenv("VISUAL")
-	}
-	if ed == "" {
-		ed = "vi"
-	}
-	args := strings.Fields(ed)
-	cmd := exec.CommandContext(ctx, args[0], append(args[1:], path)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("editor %q: %w (set $EDITOR to your editor)", ed, err)
+// runEditor opens path with kubectl's editor: $EDITOR, else $VISUAL, else
+// vi. The variable may hold arguments ("code --wait"), quoted ones too.
+func runEditor(path string) error {
+	if err := editor.NewDefaultEditor([]string{"EDITOR", "VISUAL"}).Launch(path); err != nil {
+		return fmt.Errorf("%w (set $EDITOR to your editor)", err)
 	}
 	return nil
 }

@@ -2,13 +2,12 @@ package commands
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/hullproject/hull/pkg/kube/kubeconfig"
 )
@@ -114,13 +113,9 @@ func clientCertExpiry(cfg *clientcmdapi.Config, user string) (time.Time, error) 
 	if a == nil {
 		return time.Time{}, fmt.Errorf("no user %s", user)
 	}
-	block, _ := pem.Decode(a.ClientCertificateData)
-	if block == nil {
-		return time.Time{}, fmt.Errorf("user %s has no certificate", user)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
+	certs, err := certutil.ParseCertsPEM(a.ClientCertificateData)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, fmt.Errorf("user %s: %w", user, err)
 	}
-	return c.NotAfter, nil
+	return certs[0].NotAfter, nil
 }

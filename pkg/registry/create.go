@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,17 +8,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hullproject/hull/pkg/apis/codec"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/pki"
 	"github.com/hullproject/hull/pkg/state"
 )
-
-// rollbackTimeout bounds the clean-up after a failed create. It runs on a
-// fresh context: the caller's is often the very thing that was cancelled.
-const rollbackTimeout = 30 * time.Second
 
 // CreateCluster writes a new cluster: keysets, groups, then the config last.
 // The cluster exists only once its config is written, and the user sees all
@@ -66,19 +60,17 @@ func (r *Registry) CreateInstanceGroups(ctx context.Context, cluster string, igs
 		if err != nil {
 			return err
 		}
-		objs = append(objs, object{what: "instance group " + ig.Metadata.Name, key: InstanceGroupKey(cluster, ig.Metadata.Name), data: data, pre: state.MustNotExist()})
+		objs = append(objs, object{"instance group " + ig.Metadata.Name, state.Object{Key: InstanceGroupKey(cluster, ig.Metadata.Name), Data: data, Pre: state.MustNotExist()}})
 	}
 	return r.WithLock(ctx, cluster, func(ctx context.Context) error {
 		return r.putAll(ctx, objs, fmt.Sprintf("remove each with `hull delete instancegroup IG --name %s --yes`", cluster))
 	})
 }
 
-// object is one write of a multi-object create.
+// object is one write of a multi-object create, named for messages.
 type object struct {
-	what string // for messages: "keyset kubernetes-ca"
-	key  string
-	data []byte
-	pre  state.Precondition
+	what string // "keyset kubernetes-ca"
+	state.Object
 }
 
 // clusterObjects encodes everything before anything is written, so an
@@ -96,70 +88,48 @@ func clusterObjects(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, keysets 
 			return nil, fmt.Errorf("encode keyset %s: %w", ks.Name, err)
 		}
 		objs = append(objs,
-			object{what: "keyset " + ks.Name, key: PrivateKeysetKey(name, ks.Name), data: priv, pre: state.Unconditional()},
-			object{what: "keyset " + ks.Name, key: IssuedKeysetKey(name, ks.Name), data: pub, pre: state.Unconditional()})
+			object{"keyset " + ks.Name, state.Object{Key: PrivateKeysetKey(name, ks.Name), Data: priv, Pre: state.Unconditional()}},
+			object{"keyset " + ks.Name, state.Object{Key: IssuedKeysetKey(name, ks.Name), Data: pub, Pre: state.Unconditional()}})
 	}
 	// A new identity: this cluster owns nothing in any cloud yet.
-	objs = append(objs, object{what: "cluster identity", key: ClusterIDKey(name), data: []byte(NewClusterID() + "\n"), pre: state.Unconditional()})
+	objs = append(objs, object{"cluster identity", state.Object{Key: ClusterIDKey(name), Data: []byte(NewClusterID() + "\n"), Pre: state.Unconditional()}})
 	for _, ig := range igs {
 		data, err := codec.Encode(ig)
 		if err != nil {
 			return nil, err
 		}
-		objs = append(objs, object{what: "instance group " + ig.Metadata.Name, key: InstanceGroupKey(name, ig.Metadata.Name), data: data, pre: state.Unconditional()})
+		objs = append(objs, object{"instance group " + ig.Metadata.Name, state.Object{Key: InstanceGroupKey(name, ig.Metadata.Name), Data: data, Pre: state.Unconditional()}})
 	}
 	data, err := codec.Encode(c)
 	if err != nil {
 		return nil, err
 	}
-	return append(objs, object{what: "cluster " + name, key: ConfigKey(name), data: data, pre: state.MustNotExist()}), nil
+	return append(objs, object{"cluster " + name, state.Object{Key: ConfigKey(name), Data: data, Pre: state.MustNotExist()}}), nil
 }
 
-// putAll writes objs in order. If one fails, the ones before it and the
-// failed one itself (a write can land even though it reported an error)
-// are rolled back; leftHint tells the user what to do with any that could
-// not be.
+// putAll writes objs with state.PutAll, all or nothing, and says in the
+// error what was kept: nothing, or the objects the roll-back had to leave,
+// with leftHint telling the user what to do with them.
 func (r *Registry) putAll(ctx context.Context, objs []object, leftHint string) error {
+	writes := make([]state.Object, len(objs))
 	for i, o := range objs {
-		if _, err := r.store.Put(ctx, o.key, o.data, o.pre); err != nil {
-			err = fmt.Errorf("write %s: %w", o.what, err)
-			if left := r.rollback(ctx, objs[:i+1]); len(left) > 0 {
-				return fmt.Errorf("%w; rolling back left %s behind (%s)", err, strings.Join(left, ", "), leftHint)
-			}
-			return fmt.Errorf("%w; nothing was kept", err)
-		}
+		writes[i] = o.Object
 	}
-	return nil
-}
-
-// rollback removes the objects of a failed create, newest first, on a
-// fresh context. It deletes an object only if it still holds the bytes
-// this create wrote, and only that generation of it, so it can never
-// remove what someone else wrote (an existing config, say). It returns the
-// keys it had to leave.
-func (r *Registry) rollback(ctx context.Context, objs []object) []string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-	defer cancel()
+	err := state.PutAll(ctx, r.store, writes)
+	var pe *state.PutAllError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	err = fmt.Errorf("write %s: %w", objs[pe.Index].what, pe.Err)
+	if len(pe.Left) == 0 {
+		return fmt.Errorf("%w; nothing was kept", err)
+	}
 	var left []string
-	for i := len(objs) - 1; i >= 0; i-- {
-		o := objs[i]
-		data, gen, err := r.store.Get(ctx, o.key)
-		switch {
-		case errors.Is(err, state.ErrNotFound):
-			continue
-		case err != nil:
-			slog.Warn("roll back failed create", "object", o.key, "err", err)
-			left = append(left, o.key)
-			continue
-		case !bytes.Equal(data, o.data):
-			continue // not ours: our write never landed
-		}
-		if err := r.store.Delete(ctx, o.key, state.MatchGeneration(gen)); err != nil && !errors.Is(err, state.ErrNotFound) {
-			slog.Warn("roll back failed create", "object", o.key, "err", err)
-			left = append(left, o.key)
-		}
+	for _, u := range pe.Left {
+		slog.Warn("roll back failed create", "object", writes[u.Index].Key, "err", u.Err)
+		left = append(left, writes[u.Index].Key)
 	}
-	return left
+	return fmt.Errorf("%w; rolling back left %s behind (%s)", err, strings.Join(left, ", "), leftHint)
 }
 
 // removeLeftovers deletes every object under <cluster>/ but the lock the

@@ -57,7 +57,7 @@ func want(t *testing.T, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, keys
 	}
 	out := map[string]string{}
 	for _, o := range objs {
-		out[o.key] = string(o.data)
+		out[o.Key] = string(o.Data)
 	}
 	return maskID(out, c.Metadata.Name)
 }
@@ -112,7 +112,7 @@ func TestCreateRemovesLeftoversOfKilledCreate(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, o := range objs[:len(objs)-1] { // all but the config
-			if _, err := r.Store().Put(ctx, o.key, o.data, state.Unconditional()); err != nil {
+			if _, err := r.Store().Put(ctx, o.Key, o.Data, state.Unconditional()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -124,8 +124,8 @@ func TestCreateRemovesLeftoversOfKilledCreate(t *testing.T) {
 		}
 		got := contents(t, r.Store(), name)
 		for _, o := range objs {
-			if o.key == ClusterIDKey(name) && got[o.key] == string(o.data) {
-				t.Errorf("the killed create's identity %q was kept; a new cluster needs a new one", o.data)
+			if o.Key == ClusterIDKey(name) && got[o.Key] == string(o.Data) {
+				t.Errorf("the killed create's identity %q was kept; a new cluster needs a new one", o.Data)
 			}
 		}
 		if _, ok := got[LockKey(name)]; !ok {
@@ -204,4 +204,26 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Creating a group that already exists fails and leaves the existing group
+// alone, even though it holds the very bytes this create meant to write:
+// the refused write was never ours to roll back.
+func TestCreateExistingGroupKeepsIt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *Registry) {
+		ctx := context.Background()
+		c, igs := sample(t)
+		name := c.Metadata.Name
+		if err := r.CreateCluster(ctx, c, igs, keysets(t, c)); err != nil {
+			t.Fatal(err)
+		}
+		before := contents(t, r.Store(), name)
+		err := r.CreateInstanceGroups(ctx, name, igs[:1])
+		if !errors.Is(err, state.ErrConflict) {
+			t.Fatalf("create of an existing group = %v, want a conflict", err)
+		}
+		if diff := cmp.Diff(withoutLock(before, name), withoutLock(contents(t, r.Store(), name), name)); diff != "" {
+			t.Errorf("store changed by a refused create (-before +after):\n%s", diff)
+		}
+	})
 }

@@ -1,16 +1,13 @@
 package awstest
 
 import (
-	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/hullproject/hull/internal/testproc"
 )
 
 // MotoVersion is the moto release the tests are written against
@@ -63,83 +60,18 @@ func StartMoto(t testing.TB) string {
 		}
 		t.Skipf("WARNING: skipping: %s: %v", motoMissing, err)
 	}
-	logf, err := os.Create(filepath.Join(t.TempDir(), "moto.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The port is free when asked for; should another process take it
-	// before moto binds it, moto exits and the next try takes another.
-	for try := 0; ; try++ {
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(python, "-c", motoServer, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start moto: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-			if t.Failed() {
-				t.Logf("moto's log (the end):\n%s", tail(logf.Name(), 40))
-			}
-		})
-		endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
-		start := time.Now()
-		err = waitAnswers(endpoint+"/moto-api/", exited, time.Minute)
-		if err == nil {
-			t.Logf("moto answered on %s after %s", endpoint, time.Since(start).Round(time.Millisecond))
-			return endpoint
-		}
-		if try == 2 {
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("moto on %s: %v\n%s", endpoint, err, b)
-		}
-	}
-}
-
-// tail is the last n lines of a file.
-func tail(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free loopback port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitAnswers polls url until it answers 200, the process exits, or the
-// timeout passes (moto imports every service's models first, which takes
-// seconds on a busy machine).
-func waitAnswers(url string, exited <-chan struct{}, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("exited before it answered: %w", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("did not answer within %s: %w", timeout, err)
-		}
-	}
+	// moto imports every service's models first, which takes seconds on a
+	// busy machine. Should another process take the port before moto binds
+	// it, moto exits and the next try takes another.
+	addr := testproc.Start(t, testproc.Server{
+		Name: "moto",
+		Command: func(addr string) *exec.Cmd {
+			host, port, _ := net.SplitHostPort(addr)
+			return exec.Command(python, "-c", motoServer, "-H", host, "-p", port)
+		},
+		Ready:   testproc.AnswersHTTP("/moto-api/", true),
+		Timeout: time.Minute,
+		Tries:   3,
+	})
+	return "http://" + addr
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	hullaws "github.com/hullproject/hull/cloudup/aws"
 )
 
 // Tags hull puts on what it bakes.
@@ -84,7 +86,7 @@ func Bake(ctx context.Context, cfg aws.Config, o Options) (res *Result, err erro
 		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensStateRequired,
 			HttpEndpoint: ec2types.InstanceMetadataEndpointStateEnabled},
 		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance,
-			Tags: tagList(map[string]string{"Name": "hull image builder " + o.Name, TagBuilder: o.Name})}},
+			Tags: hullaws.TagList(map[string]string{"Name": "hull image builder " + o.Name, TagBuilder: o.Name})}},
 	}
 	if o.SubnetID != "" {
 		in.SubnetId = aws.String(o.SubnetID)
@@ -131,7 +133,7 @@ func Bake(ctx context.Context, cfg aws.Config, o Options) (res *Result, err erro
 	}
 	tags := map[string]string{"Name": o.Name, TagKubernetesVersion: o.KubernetesVersion, TagArchitecture: o.Architecture,
 		TagBaseImage: res.BaseImageID}
-	if _, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{res.ImageID}, Tags: tagList(tags)}); err != nil {
+	if _, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{res.ImageID}, Tags: hullaws.TagList(tags)}); err != nil {
 		return res, fmt.Errorf("tag image %s: %w", res.ImageID, err)
 	}
 	slog.Debug("image baked", "image", res.ImageID, "name", o.Name, "base", res.BaseImageID)
@@ -153,17 +155,4 @@ func baseImage(ctx context.Context, client *ec2.Client, pattern, owner string, a
 	imgs := out.Images
 	sort.Slice(imgs, func(i, j int) bool { return aws.ToString(imgs[i].CreationDate) > aws.ToString(imgs[j].CreationDate) })
 	return imgs[0], nil
-}
-
-func tagList(tags map[string]string) []ec2types.Tag {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]ec2types.Tag, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
-	}
-	return out
 }

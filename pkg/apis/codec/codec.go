@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -152,33 +153,30 @@ func EncodeAll(objs ...any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// splitDocuments splits a YAML stream on "---" separator lines, dropping
-// documents that hold only comments or whitespace.
+// splitDocuments splits a YAML stream into its documents with
+// apimachinery's YAMLReader, dropping documents that hold only comments or
+// whitespace.
 func splitDocuments(data []byte) ([][]byte, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	var docs [][]byte
-	var cur bytes.Buffer
-	flush := func() {
-		if hasContent(cur.Bytes()) {
-			docs = append(docs, bytes.Clone(cur.Bytes()))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return docs, nil
 		}
-		cur.Reset()
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.TrimRight(line, " \t") == "---" || strings.HasPrefix(line, "--- ") {
-			flush()
-			continue
+		if err != nil {
+			return nil, fmt.Errorf("read YAML: %w", err)
 		}
-		cur.WriteString(line)
-		cur.WriteByte('\n')
+		// The reader keeps a separator that opens the stream (or follows
+		// another) in the document; drop it, so that line numbers in
+		// errors count from the document's first line of content.
+		for bytes.HasPrefix(doc, []byte("---")) {
+			_, doc, _ = bytes.Cut(doc, []byte("\n"))
+		}
+		if hasContent(doc) {
+			docs = append(docs, doc)
+		}
 	}
-	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read YAML: %w", err)
-	}
-	flush()
-	return docs, nil
 }
 
 func hasContent(doc []byte) bool {

@@ -50,6 +50,19 @@ func TestDecodeAllSplitsDocuments(t *testing.T) {
 	}
 }
 
+// Separators may carry a comment and may open the stream, twice; the
+// documents are the same.
+func TestDecodeAllSeparatorForms(t *testing.T) {
+	in := "---\n--- # the cluster\n" + cluster + "---\t# the group\n" + group
+	objs, err := DecodeAll([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs.Clusters) != 1 || len(objs.InstanceGroups) != 1 {
+		t.Fatalf("got %d clusters, %d groups", len(objs.Clusters), len(objs.InstanceGroups))
+	}
+}
+
 func TestDecodeErrorsNameTheField(t *testing.T) {
 	cases := []struct {
 		name, doc string

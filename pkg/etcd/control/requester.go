@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/hullproject/hull/pkg/etcd/backup"
 	"github.com/hullproject/hull/pkg/state"
 )
@@ -45,40 +47,50 @@ func RequestBackup(ctx context.Context, store *state.Store, cluster, etcd string
 	}
 	deadline := time.Now().Add(w.Wait)
 	lastNote := time.Now()
-	for {
+	var out backup.Info
+	var failed error // how the wait ended, unless it was interrupted
+	err := wait.PollUntilContextCancel(ctx, w.Poll, true, func(ctx context.Context) (bool, error) {
 		r, _, err := Get[BackupRequest](ctx, store, key)
 		if err != nil {
-			return backup.Info{}, fmt.Errorf("read backup request %s: %w", id, err)
+			failed = fmt.Errorf("read backup request %s: %w", id, err)
+			return false, failed
 		}
 		switch r.Phase {
 		case RequestFailed:
 			withdraw()
-			return backup.Info{}, fmt.Errorf("the backup leader of etcd %s could not take the backup: %s", etcd, r.Error)
+			failed = fmt.Errorf("the backup leader of etcd %s could not take the backup: %s", etcd, r.Error)
+			return false, failed
 		case RequestSucceeded:
 			list, err := backup.List(ctx, store, cluster, etcd)
 			if err != nil {
-				return backup.Info{}, err
+				failed = err
+				return false, err
 			}
 			if b, err := backup.Find(r.Backup, list); err == nil {
 				withdraw()
-				return b, nil
+				out = b
+				return true, nil
 			}
 		}
 		if time.Now().After(deadline) {
 			withdraw()
-			return backup.Info{}, fmt.Errorf("no backup of etcd %s was listed within %s: no etcd manager took the request; check that the control plane runs (request withdrawn)", etcd, w.Wait)
+			failed = fmt.Errorf("no backup of etcd %s was listed within %s: no etcd manager took the request; check that the control plane runs (request withdrawn)", etcd, w.Wait)
+			return false, failed
 		}
 		if time.Since(lastNote) >= 15*time.Second {
 			w.progress("Still waiting for the backup leader of etcd %s", etcd)
 			lastNote = time.Now()
 		}
-		select {
-		case <-ctx.Done():
-			withdraw()
-			return backup.Info{}, fmt.Errorf("interrupted; backup request withdrawn: %w", context.Cause(ctx))
-		case <-time.After(w.Poll):
-		}
+		return false, nil
+	})
+	switch {
+	case failed != nil:
+		return backup.Info{}, failed
+	case err != nil:
+		withdraw()
+		return backup.Info{}, fmt.Errorf("interrupted; backup request withdrawn: %w", context.Cause(ctx))
 	}
+	return out, nil
 }
 
 // CheckNoRestoreRunning refuses a second restore of an etcd cluster while
@@ -112,7 +124,8 @@ func WaitRestores(ctx context.Context, store *state.Store, cmds []*Restore, w Wa
 	seen := make([]int, len(cmds))
 	final := make([]*Restore, len(cmds))
 	deadline := time.Now().Add(w.Wait)
-	for {
+	var failed error // how the wait ended, unless it was interrupted
+	err := wait.PollUntilContextCancel(ctx, w.Poll, true, func(ctx context.Context) (bool, error) {
 		pending := 0
 		for i, cmd := range cmds {
 			if final[i] != nil {
@@ -120,7 +133,8 @@ func WaitRestores(ctx context.Context, store *state.Store, cmds []*Restore, w Wa
 			}
 			r, err := GetRestore(ctx, store, cmd.Cluster, cmd.EtcdCluster, cmd.ID)
 			if err != nil {
-				return err
+				failed = err
+				return false, err
 			}
 			for _, s := range r.Steps[min(seen[i], len(r.Steps)):] {
 				w.progress("etcd %s: %s", cmd.EtcdCluster, s.Message)
@@ -133,16 +147,19 @@ func WaitRestores(ctx context.Context, store *state.Store, cmds []*Restore, w Wa
 			}
 		}
 		if pending == 0 {
-			break
+			return true, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the restore did not finish within %s; it goes on: follow it in %s", w.Wait, Dir(cmds[0].Cluster, cmds[0].EtcdCluster))
+			failed = fmt.Errorf("the restore did not finish within %s; it goes on: follow it in %s", w.Wait, Dir(cmds[0].Cluster, cmds[0].EtcdCluster))
+			return false, failed
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("stopped waiting (the restore goes on): %w", context.Cause(ctx))
-		case <-time.After(w.Poll):
-		}
+		return false, nil
+	})
+	switch {
+	case failed != nil:
+		return failed
+	case err != nil:
+		return fmt.Errorf("stopped waiting (the restore goes on): %w", context.Cause(ctx))
 	}
 	var errs []error
 	for _, r := range final {

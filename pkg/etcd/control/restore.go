@@ -196,38 +196,33 @@ func ArchiveRestore(ctx context.Context, store *state.Store, r *Restore) error {
 }
 
 // CreateRestores writes the restore commands of one `hull backup restore`
-// (one per etcd cluster) all or nothing: if one cannot be written, those
-// already written are withdrawn, so etcd main is never restored without
-// etcd events. A command a manager claimed in the meantime cannot be
-// withdrawn (its generation changed); the error says which restore goes on.
+// (one per etcd cluster) all or nothing with state.PutAll: if one cannot be
+// written, those already written are withdrawn, so etcd main is never
+// restored without etcd events. A command a manager claimed in the meantime
+// cannot be withdrawn (its generation changed); the error says which
+// restore goes on.
 func CreateRestores(ctx context.Context, store *state.Store, cmds []*Restore) error {
-	type written struct {
-		key string
-		gen state.Generation
-		cmd *Restore
+	objs := make([]state.Object, len(cmds))
+	for i, cmd := range cmds {
+		data, err := json.MarshalIndent(cmd, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode the restore command for etcd %s: %w", cmd.EtcdCluster, err)
+		}
+		objs[i] = state.Object{Key: RestoreKey(cmd.Cluster, cmd.EtcdCluster, cmd.ID), Data: data, Pre: state.MustNotExist()}
 	}
-	var done []written
-	for _, cmd := range cmds {
-		key := RestoreKey(cmd.Cluster, cmd.EtcdCluster, cmd.ID)
-		gen, err := create(ctx, store, key, cmd)
-		if err == nil {
-			done = append(done, written{key, gen, cmd})
-			continue
-		}
-		err = fmt.Errorf("write the restore command for etcd %s: %w", cmd.EtcdCluster, err)
-		// Withdraw on a context of its own: the caller's may be what failed.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		var left []string
-		for _, w := range done {
-			if derr := store.Delete(wctx, w.key, state.MatchGeneration(w.gen)); derr != nil && !errors.Is(derr, state.ErrNotFound) {
-				left = append(left, fmt.Sprintf("etcd %s (command %s: %v)", w.cmd.EtcdCluster, w.cmd.ID, derr))
-			}
-		}
-		if len(left) > 0 {
-			return fmt.Errorf("%w; the restore of %s could not be withdrawn and goes on: watch it with `hull backup list`", err, strings.Join(left, ", "))
-		}
+	err := state.PutAll(ctx, store, objs)
+	var pe *state.PutAllError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	err = fmt.Errorf("write the restore command for etcd %s: %w", cmds[pe.Index].EtcdCluster, pe.Err)
+	if len(pe.Left) == 0 {
 		return fmt.Errorf("%w; nothing was restored", err)
 	}
-	return nil
+	var left []string
+	for _, u := range pe.Left {
+		cmd := cmds[u.Index]
+		left = append(left, fmt.Sprintf("etcd %s (command %s: %v)", cmd.EtcdCluster, cmd.ID, u.Err))
+	}
+	return fmt.Errorf("%w; the restore of %s could not be withdrawn and goes on: watch it with `hull backup list`", err, strings.Join(left, ", "))
 }

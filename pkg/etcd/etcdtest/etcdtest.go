@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/hullproject/hull/internal/testproc"
 )
 
 // readyTimeout bounds how long a member may take to serve.
@@ -212,12 +213,7 @@ func freeAddr(t testing.TB) string {
 	addrMu.Lock()
 	defer addrMu.Unlock()
 	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
+		addr := testproc.FreeAddr(t)
 		if !given[addr] {
 			given[addr] = true
 			return addr

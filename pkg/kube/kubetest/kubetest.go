@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/hullproject/hull/internal/testproc"
 	"github.com/hullproject/hull/pkg/pki"
 )
 
@@ -134,7 +135,7 @@ func start(tb testing.TB, bins *Binaries, o options) (s *Server, retry bool, err
 		return s, false, err
 	}
 	s.CA = c.kubeCA
-	ports, err := freePorts(3)
+	ports, err := testproc.FreePorts(3)
 	if err != nil {
 		return s, false, err
 	}

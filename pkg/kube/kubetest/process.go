@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -91,32 +90,10 @@ func tailFile(path string, n int) string {
 }
 
 // addressInUse reports whether the process failed because a port was
-// taken between freePorts and its bind, so the start is worth retrying.
+// taken between testproc.FreePorts and its bind, so the start is worth retrying.
 func (p *process) addressInUse() bool {
 	data, err := os.ReadFile(p.logPath)
 	return err == nil && strings.Contains(string(data), "address already in use")
-}
-
-// freePorts finds n distinct free TCP ports on 127.0.0.1. They are free
-// now; another process may take one before it is bound, which Start
-// detects and retries.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // errExited says a process ended while Start was waiting for it.

@@ -1,11 +1,7 @@
 package statetest
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
+	"github.com/hullproject/hull/internal/testproc"
 )
 
 // Bucket is the bucket StartS3 creates.
@@ -70,24 +66,16 @@ func StartS3(t testing.TB) string {
 	if err := os.Mkdir(filepath.Join(dir, Bucket), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--access", accessKey, "--secret", secretKey, "--port", addr, "posix", dir)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		logf.Close()
+	// Any HTTP answer will do: an unsigned request gets 403.
+	addr := testproc.Start(t, testproc.Server{
+		Name: "versitygw",
+		Command: func(addr string) *exec.Cmd {
+			return exec.Command(bin, "--access", accessKey, "--secret", secretKey, "--port", addr, "posix", dir)
+		},
+		Ready:   testproc.AnswersHTTP("/", false),
+		Timeout: 20 * time.Second,
+		Tries:   3, // versitygw exits if another process took the port first
 	})
-	waitListening(t, addr, exited, logf.Name())
 
 	// Credentials come from the standard environment so the URL holds no
 	// secret. No proxy may intercept 127.0.0.1.
@@ -100,44 +88,6 @@ func StartS3(t testing.TB) string {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("NO_PROXY", "127.0.0.1")
 	return fmt.Sprintf("s3://%s?endpoint=http://%s&region=us-east-1&use_path_style=true", Bucket, addr)
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// waitListening polls until the server answers HTTP (any status: an
-// unsigned request gets 403) or gives up after 20 s.
-func waitListening(t testing.TB, addr string, exited <-chan struct{}, logPath string) {
-	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	errExited := errors.New("versitygw exited at startup")
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
-		select {
-		case <-exited:
-			return false, errExited
-		default:
-		}
-		resp, err := client.Get("http://" + addr + "/")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil, nil
-	})
-	if err != nil {
-		log, _ := os.ReadFile(logPath)
-		if errors.Is(err, errExited) {
-			t.Fatalf("%v:\n%s", err, log)
-		}
-		t.Fatalf("versitygw did not answer on %s within 20s:\n%s", addr, log)
-	}
 }
 
 const missingMsg = "versitygw not found in $PATH or $(go env GOPATH)/bin: S3 STATE STORE TESTS DID NOT RUN. " +
