@@ -102,7 +102,15 @@ func (p *Provider) iamResources(r awsmodel.IAMRole) []cloud.Resource {
 			return map[string]string{"name": r.PolicyName, "policy": encodedPolicyDigest(aws.ToString(doc))}, nil
 		},
 		Apply: func(ctx context.Context) error {
-			_, err := p.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(r.Name),
+			// The role's owner is the policy's: refuse another identity's.
+			role, err := p.readRole(ctx, r.Name)
+			if err != nil {
+				return err
+			}
+			if role == nil {
+				return wrap(errMissing, "IAM role %s of policy %s", r.Name, r.PolicyName)
+			}
+			_, err = p.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(r.Name),
 				PolicyName: aws.String(r.PolicyName), PolicyDocument: aws.String(r.Policy)})
 			return wrap(err, "put policy %s of IAM role %s", r.PolicyName, r.Name)
 		},
@@ -143,50 +151,60 @@ func encodedPolicyDigest(encoded string) string {
 	return policyDigest(encoded)
 }
 
-// getRole reads an IAM role once per plan; nil when absent. A role of the
-// name that another cluster or identity owns is refused.
+// getRole reads an IAM role once per plan (readRole); finds share it, and
+// applies, which change roles, read for themselves.
 func (p *Provider) getRole(ctx context.Context, name string) (*iamtypes.Role, error) {
-	return cloud.PlanRead(ctx, "aws/iam/role/"+name, func(ctx context.Context) (*iamtypes.Role, error) {
-		got, err := p.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
-		if hasCode(err, "NoSuchEntity") {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, wrap(err, "get IAM role %s", name)
-		}
-		tags := iamTagMap(got.Role.Tags)
-		if owner := tags[awsmodel.TagCluster]; owner != p.name() {
-			return nil, fmt.Errorf("IAM role %s exists but belongs to cluster %q, not %s", name, owner, p.name())
-		}
-		if err := p.checkOwner("IAM role "+name, tags); err != nil {
-			return nil, err
-		}
-		return got.Role, nil
+	return cloud.PlanRead(ctx, "aws/iam/role/"+name, func(ctx context.Context) (*iamtypes.Role, error) { return p.readRole(ctx, name) })
+}
+
+// readRole reads an IAM role; nil when absent. A role of the name that
+// another cluster or identity owns is refused.
+func (p *Provider) readRole(ctx context.Context, name string) (*iamtypes.Role, error) {
+	got, err := p.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+	if hasCode(err, "NoSuchEntity") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrap(err, "get IAM role %s", name)
+	}
+	tags := iamTagMap(got.Role.Tags)
+	if owner := tags[awsmodel.TagCluster]; owner != p.name() {
+		return nil, fmt.Errorf("IAM role %s exists but belongs to cluster %q, not %s", name, owner, p.name())
+	}
+	if err := p.checkOwner("IAM role "+name, tags); err != nil {
+		return nil, err
+	}
+	return got.Role, nil
+}
+
+// getInstanceProfile reads an instance profile once per plan
+// (readInstanceProfile).
+func (p *Provider) getInstanceProfile(ctx context.Context, name string) (*iamtypes.InstanceProfile, error) {
+	return cloud.PlanRead(ctx, "aws/iam/profile/"+name, func(ctx context.Context) (*iamtypes.InstanceProfile, error) {
+		return p.readInstanceProfile(ctx, name)
 	})
 }
 
-// getInstanceProfile reads an instance profile once per plan; nil when
-// absent. One another identity owns is refused.
-func (p *Provider) getInstanceProfile(ctx context.Context, name string) (*iamtypes.InstanceProfile, error) {
-	return cloud.PlanRead(ctx, "aws/iam/profile/"+name, func(ctx context.Context) (*iamtypes.InstanceProfile, error) {
-		got, err := p.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
-		if hasCode(err, "NoSuchEntity") {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, wrap(err, "get instance profile %s", name)
-		}
-		if err := p.checkOwner("instance profile "+name, iamTagMap(got.InstanceProfile.Tags)); err != nil {
-			return nil, err
-		}
-		return got.InstanceProfile, nil
-	})
+// readInstanceProfile reads an instance profile; nil when absent. One
+// another identity owns is refused.
+func (p *Provider) readInstanceProfile(ctx context.Context, name string) (*iamtypes.InstanceProfile, error) {
+	got, err := p.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
+	if hasCode(err, "NoSuchEntity") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrap(err, "get instance profile %s", name)
+	}
+	if err := p.checkOwner("instance profile "+name, iamTagMap(got.InstanceProfile.Tags)); err != nil {
+		return nil, err
+	}
+	return got.InstanceProfile, nil
 }
 
 // ensureRole makes the IAM role of a group role exist with the model's
 // trust policy, claimed for the cluster's identity.
 func (p *Provider) ensureRole(ctx context.Context, r awsmodel.IAMRole) error {
-	got, err := p.getRole(ctx, r.Name)
+	got, err := p.readRole(ctx, r.Name)
 	if err != nil {
 		return err
 	}
@@ -210,7 +228,7 @@ func (p *Provider) ensureRole(ctx context.Context, r awsmodel.IAMRole) error {
 }
 
 func (p *Provider) ensureInstanceProfile(ctx context.Context, r awsmodel.IAMRole) error {
-	got, err := p.getInstanceProfile(ctx, r.Name)
+	got, err := p.readInstanceProfile(ctx, r.Name)
 	if err != nil {
 		return err
 	}

@@ -21,33 +21,34 @@ func (p *Provider) keyPairResource(k awsmodel.KeyPair) cloud.Resource {
 		source = "spec.sshPublicKey"
 	}
 	fields := map[string]string{"source": source}
-	return cloud.Resource{
-		Kind: kindKeyPair, Name: k.Name,
-		Fields:   fields,
-		NeededBy: []string{neededByLaunchConfig},
-		Find: func(ctx context.Context) (map[string]string, error) {
-			have, err := p.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{k.Name}})
-			switch {
-			case hasCode(err, "InvalidKeyPair.NotFound") && !k.Imported():
-				return nil, fmt.Errorf("spec.sshKeyName: there is no EC2 key pair %q in this account and region; import one or set spec.sshPublicKey", k.Name)
-			case hasCode(err, "InvalidKeyPair.NotFound"):
-				return nil, nil
-			case err != nil:
-				return nil, wrap(err, "describe key pair %s", k.Name)
-			}
+	find := func(ctx context.Context) (map[string]string, error) {
+		have, err := p.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{k.Name}})
+		if err != nil && !hasCode(err, "InvalidKeyPair.NotFound") {
+			return nil, wrap(err, "describe key pair %s", k.Name)
+		}
+		switch {
+		case err == nil && len(have.KeyPairs) > 0:
 			for _, kp := range have.KeyPairs {
 				if err := p.checkOwner("key pair "+k.Name, ec2TagMap(kp.Tags)); err != nil {
 					return nil, err
 				}
 			}
-			if len(have.KeyPairs) == 0 {
-				return nil, nil
-			}
 			return fields, nil
-		},
+		case k.Imported():
+			return nil, nil
+		}
+		return nil, fmt.Errorf("spec.sshKeyName: there is no EC2 key pair %q in this account and region; import one or set spec.sshPublicKey", k.Name)
+	}
+	return cloud.Resource{
+		Kind: kindKeyPair, Name: k.Name,
+		Fields:   fields,
+		NeededBy: []string{neededByLaunchConfig},
+		Find:     find,
 		Apply: func(ctx context.Context) error {
-			if !k.Imported() {
-				return fmt.Errorf("spec.sshKeyName: there is no EC2 key pair %q in this account and region; import one or set spec.sshPublicKey", k.Name)
+			// Found again so that a key pair another identity imported
+			// under the name is refused, not taken as made.
+			if have, err := find(ctx); err != nil || have != nil {
+				return err
 			}
 			_, err := p.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{KeyName: aws.String(k.Name), PublicKeyMaterial: []byte(k.PublicKey),
 				TagSpecifications: tagSpec(ec2types.ResourceTypeKeyPair, k.Tags)})
