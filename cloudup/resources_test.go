@@ -11,11 +11,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/hullproject/hull/cloudup/graph"
-	"github.com/hullproject/hull/pkg/apis/completion"
 	"github.com/hullproject/hull/pkg/apis/newcluster"
 	"github.com/hullproject/hull/pkg/apis/v1alpha1"
 	"github.com/hullproject/hull/pkg/cloud"
-	"github.com/hullproject/hull/pkg/state"
 )
 
 // partsCloud is an empty cloud whose provider adds resources of its own
@@ -82,23 +80,8 @@ func (c *partsCloud) PlanResources(net *cloud.Network) []cloud.Resource {
 
 func partsModel(t *testing.T, provider Cloud) *Model {
 	t.Helper()
-	c, igs, err := newcluster.Build(newcluster.Options{Name: "parts.example.com", Cloud: v1alpha1.CloudAWS, KubernetesVersion: "1.37.2",
-		Zones: []string{"us-east-1a"}, NodeCount: ptr.To(1), DNSZone: "example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c, igs, err = completion.Complete(c, igs, completion.Options{ConfigBase: "mem://parts/parts.example.com"}); err != nil {
-		t.Fatal(err)
-	}
-	store, err := state.Open(context.Background(), "mem://parts-"+strings.ToLower(t.Name()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	m, err := BuildModel(c, igs, provider, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m, _ := modelOf(t, newcluster.Options{Name: "parts.example.com", Cloud: v1alpha1.CloudAWS, KubernetesVersion: "1.37.2",
+		Zones: []string{"us-east-1a"}, NodeCount: ptr.To(1), DNSZone: "example.com"}, provider)
 	return m
 }
 

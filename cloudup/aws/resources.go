@@ -65,6 +65,25 @@ func (p *Provider) PlanResources(net *cloud.Network) []cloud.Resource {
 	return out
 }
 
+// findInNetwork is a resource's Find that takes its fields from the
+// network as read once per plan (network); fields is nil when the
+// resource is absent.
+func (p *Provider) findInNetwork(fields func(n *network) map[string]string) func(context.Context) (map[string]string, error) {
+	return func(ctx context.Context) (map[string]string, error) {
+		n, err := p.network(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return fields(n), nil
+	}
+}
+
+// applyInNetwork is a resource's Apply that runs its ensure step on the
+// network (inNetwork).
+func (p *Provider) applyInNetwork(step func(context.Context, *network) error) func(context.Context) error {
+	return func(ctx context.Context) error { return p.inNetwork(ctx, step) }
+}
+
 func (p *Provider) igwName() string { return p.name() }
 
 func (p *Provider) internetGateway(netKey string) cloud.Resource {
@@ -74,16 +93,15 @@ func (p *Provider) internetGateway(netKey string) cloud.Resource {
 		After:  []string{netKey},
 		// AWS makes no internet-facing load balancer in a VPC without one.
 		NeededBy: []string{neededByLoadBalancer},
-		Find: func(ctx context.Context) (map[string]string, error) {
-			n, err := p.network(ctx)
-			if err != nil || n.vpc == nil || n.igw == nil {
-				return nil, err
+		Find: p.findInNetwork(func(n *network) map[string]string {
+			if n.vpc == nil || n.igw == nil {
+				return nil
 			}
 			vpcID := aws.ToString(n.vpc.VpcId)
 			attached := slices.ContainsFunc(n.igw.Attachments, func(a ec2types.InternetGatewayAttachment) bool { return aws.ToString(a.VpcId) == vpcID })
-			return map[string]string{"attached": strconv.FormatBool(attached)}, nil
-		},
-		Apply: func(ctx context.Context) error { return p.inNetwork(ctx, p.ensureInternetGateway) },
+			return map[string]string{"attached": strconv.FormatBool(attached)}
+		}),
+		Apply: p.applyInNetwork(p.ensureInternetGateway),
 	}
 }
 
@@ -94,19 +112,13 @@ func (p *Provider) elasticIP(netKey string, nat awsmodel.NATGateway) cloud.Resou
 		Kind: kindElasticIP, Name: natName(nat),
 		Fields: map[string]string{"domain": "vpc"},
 		After:  []string{netKey},
-		Find: func(ctx context.Context) (map[string]string, error) {
-			n, err := p.network(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Find: p.findInNetwork(func(n *network) map[string]string {
 			if _, ok := n.eips[nat.Resource()]; !ok {
-				return nil, nil
+				return nil
 			}
-			return map[string]string{"domain": "vpc"}, nil
-		},
-		Apply: func(ctx context.Context) error {
-			return p.inNetwork(ctx, func(ctx context.Context, n *network) error { return p.ensureElasticIP(ctx, n, nat) })
-		},
+			return map[string]string{"domain": "vpc"}
+		}),
+		Apply: p.applyInNetwork(func(ctx context.Context, n *network) error { return p.ensureElasticIP(ctx, n, nat) }),
 	}
 }
 
@@ -117,24 +129,18 @@ func (p *Provider) natGateway(nat awsmodel.NATGateway) cloud.Resource {
 		// A NAT gateway forwards through the internet gateway of its
 		// (utility) subnet.
 		After: []string{"Subnet/" + nat.Subnet, kindElasticIP + "/" + natName(nat), kindInternetGateway + "/" + p.igwName()},
-		Find: func(ctx context.Context) (map[string]string, error) {
-			n, err := p.network(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Find: p.findInNetwork(func(n *network) map[string]string {
 			g, ok := n.nats[nat.Resource()]
 			if !ok {
-				return nil, nil
+				return nil
 			}
 			f := map[string]string{"subnet": subnetName(n, aws.ToString(g.SubnetId))}
 			if eip, ok := n.eips[nat.Resource()]; ok && p.natHolds(n, nat, eip) {
 				f["elasticIP"] = kindElasticIP + "/" + natName(nat)
 			}
-			return f, nil
-		},
-		Apply: func(ctx context.Context) error {
-			return p.inNetwork(ctx, func(ctx context.Context, n *network) error { return p.ensureNATGateway(ctx, n, nat) })
-		},
+			return f
+		}),
+		Apply: p.applyInNetwork(func(ctx context.Context, n *network) error { return p.ensureNATGateway(ctx, n, nat) }),
 	}
 }
 
@@ -174,20 +180,14 @@ func (p *Provider) routeTable(netKey string, rt awsmodel.RouteTable) cloud.Resou
 		// Machines fetch their config and images through the default
 		// route, and the API load balancer answers through it.
 		NeededBy: []string{neededByInstanceGroup, neededByLoadBalancer},
-		Find: func(ctx context.Context) (map[string]string, error) {
-			n, err := p.network(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Find: p.findInNetwork(func(n *network) map[string]string {
 			have, ok := n.rtbs[rt.Resource()]
 			if !ok {
-				return nil, nil
+				return nil
 			}
-			return map[string]string{"defaultRoute": p.actualTarget(n, have), "subnets": strings.Join(p.associatedSubnets(n, have), ",")}, nil
-		},
-		Apply: func(ctx context.Context) error {
-			return p.inNetwork(ctx, func(ctx context.Context, n *network) error { return p.ensureRouteTable(ctx, n, rt) })
-		},
+			return map[string]string{"defaultRoute": p.actualTarget(n, have), "subnets": strings.Join(p.associatedSubnets(n, have), ",")}
+		}),
+		Apply: p.applyInNetwork(func(ctx context.Context, n *network) error { return p.ensureRouteTable(ctx, n, rt) }),
 	}
 }
 

@@ -114,20 +114,14 @@ func (p *Provider) securityGroup(netKey string, sg awsmodel.SecurityGroup) cloud
 		Immutable: []string{"description"},
 		After:     []string{netKey},
 		NeededBy:  []string{neededByLaunchConfig, neededByLoadBalancer},
-		Find: func(ctx context.Context) (map[string]string, error) {
-			n, err := p.network(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Find: p.findInNetwork(func(n *network) map[string]string {
 			g, ok := n.sgs[sg.Key]
 			if !ok {
-				return nil, nil
+				return nil
 			}
-			return map[string]string{"description": aws.ToString(g.Description)}, nil
-		},
-		Apply: func(ctx context.Context) error {
-			return p.inNetwork(ctx, func(ctx context.Context, n *network) error { return p.createSecurityGroup(ctx, n, sg) })
-		},
+			return map[string]string{"description": aws.ToString(g.Description)}
+		}),
+		Apply: p.applyInNetwork(func(ctx context.Context, n *network) error { return p.createSecurityGroup(ctx, n, sg) }),
 	}
 }
 
@@ -146,20 +140,14 @@ func (p *Provider) securityGroupRules(sg awsmodel.SecurityGroup) cloud.Resource 
 		Fields:   ruleFields(sg.Ingress),
 		After:    after,
 		NeededBy: []string{neededByLaunchConfig},
-		Find: func(ctx context.Context) (map[string]string, error) {
-			n, err := p.network(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Find: p.findInNetwork(func(n *network) map[string]string {
 			g, ok := n.sgs[sg.Key]
 			if !ok {
-				return nil, nil
+				return nil
 			}
-			return ruleFields(actualRules(g, sgIDs(n))), nil
-		},
-		Apply: func(ctx context.Context) error {
-			return p.inNetwork(ctx, func(ctx context.Context, n *network) error { return p.ensureIngress(ctx, n, sg) })
-		},
+			return ruleFields(actualRules(g, sgIDs(n)))
+		}),
+		Apply: p.applyInNetwork(func(ctx context.Context, n *network) error { return p.ensureIngress(ctx, n, sg) }),
 	}
 }
 
