@@ -67,35 +67,62 @@ func apiHostFor(ctx context.Context, reg *registry.Registry, provider Cloud, c *
 	return host, nil
 }
 
-// createAPILoadBalancer applies only the network, its subnets and the API
-// load balancer (which depend on nothing else); the groups attach to it
-// when they are made.
+// createAPILoadBalancer applies only the API load balancer and what it
+// depends on (the network, its subnets, the provider's security groups);
+// the groups attach to it when they are made.
 func createAPILoadBalancer(ctx context.Context, reg *registry.Registry, provider Cloud, c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, o UpdateOptions) error {
 	name := c.Metadata.Name
 	m, err := BuildModelWith(c, igs, provider, reg.Store(), ModelOptions{APIHost: pendingAPIHost})
 	if err != nil {
 		return err
 	}
-	var tasks []graph.Task
-	for _, t := range m.Tasks {
-		for _, kind := range []string{"Network/", "Subnet/", "LoadBalancer/"} {
-			if strings.HasPrefix(t.Key(), kind) {
-				tasks = append(tasks, t)
-			}
-		}
-	}
+	tasks := withDependencies(m.Tasks, func(t graph.Task) bool { return strings.HasPrefix(t.Key(), "LoadBalancer/") })
 	gopts := o.Graph
 	if gopts.IsRetryable == nil {
 		gopts.IsRetryable = cloud.IsTransient
 	}
-	plan, err := graph.BuildPlan(ctx, tasks, nil, gopts)
+	plan, err := graph.BuildPlan(cloud.WithPlanReads(ctx), tasks, nil, gopts)
 	if err != nil {
 		return fmt.Errorf("plan the API load balancer of %s: %w", name, err)
 	}
 	progress := output.NewProgress(o.Out)
 	progress.Step("Cluster %s: creating the network and the API load balancer first; machines reach the API at its DNS name", name)
-	if err := graph.Apply(ctx, tasks, plan, false, gopts); err != nil {
+	if err := graph.Apply(cloud.WithPlanReads(ctx), tasks, plan, false, gopts); err != nil {
 		return fmt.Errorf("update cluster %s: create the API load balancer: %w", name, err)
 	}
 	return nil
+}
+
+// withDependencies is the tasks keep selects and every task they depend
+// on, directly or not, in the order of tasks.
+func withDependencies(tasks []graph.Task, keep func(graph.Task) bool) []graph.Task {
+	byKey := make(map[string]graph.Task, len(tasks))
+	for _, t := range tasks {
+		byKey[t.Key()] = t
+	}
+	want := map[string]bool{}
+	var visit func(key string)
+	visit = func(key string) {
+		if want[key] {
+			return
+		}
+		want[key] = true
+		if t, ok := byKey[key]; ok {
+			for _, d := range t.Dependencies() {
+				visit(d)
+			}
+		}
+	}
+	for _, t := range tasks {
+		if keep(t) {
+			visit(t.Key())
+		}
+	}
+	var out []graph.Task
+	for _, t := range tasks {
+		if want[t.Key()] {
+			out = append(out, t)
+		}
+	}
+	return out
 }

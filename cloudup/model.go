@@ -169,6 +169,9 @@ func BuildModelWith(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, provider
 			m.Tasks = append(m.Tasks, &dnsRecordTask{dns: dns, rec: &cloud.DNSRecord{Cluster: name, Name: c.Spec.API.PublicName, LoadBalancer: lb.Name}})
 		}
 	}
+	if provider != nil {
+		m.Tasks = addResources(m.Tasks, provider, net)
+	}
 	return m, nil
 }
 

@@ -18,12 +18,19 @@ import (
 
 func awsModel(t *testing.T) (*v1alpha1.Cluster, *Model, *state.Store) {
 	t.Helper()
-	c, igs, err := newcluster.Build(newcluster.Options{Name: "model.example.com", Cloud: v1alpha1.CloudAWS, KubernetesVersion: "1.37.2",
-		Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: ptr.To(3), Topology: v1alpha1.TopologyPrivate, Bastion: true, DNSZone: "example.com"})
+	return modelOf(t, newcluster.Options{Name: "model.example.com", Cloud: v1alpha1.CloudAWS, KubernetesVersion: "1.37.2",
+		Zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"}, ControlPlaneCount: ptr.To(3), Topology: v1alpha1.TopologyPrivate, Bastion: true, DNSZone: "example.com"}, nil)
+}
+
+// modelOf is the model of the cluster `hull create cluster` makes for o,
+// against provider (nil: none), with its store.
+func modelOf(t *testing.T, o newcluster.Options, provider Cloud) (*v1alpha1.Cluster, *Model, *state.Store) {
+	t.Helper()
+	c, igs, err := newcluster.Build(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, igs, err = completion.Complete(c, igs, completion.Options{ConfigBase: "mem://model/model.example.com"}); err != nil {
+	if c, igs, err = completion.Complete(c, igs, completion.Options{ConfigBase: "mem://model/" + o.Name}); err != nil {
 		t.Fatal(err)
 	}
 	store, err := state.Open(context.Background(), "mem://model-"+strings.ToLower(t.Name()))
@@ -31,7 +38,7 @@ func awsModel(t *testing.T) (*v1alpha1.Cluster, *Model, *state.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	m, err := BuildModel(c, igs, nil, store)
+	m, err := BuildModel(c, igs, provider, store)
 	if err != nil {
 		t.Fatal(err)
 	}

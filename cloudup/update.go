@@ -80,7 +80,10 @@ func Reconcile(ctx context.Context, reg *registry.Registry, provider Cloud, c *v
 	if len(holds) > 0 {
 		fmt.Fprintf(o.Out, "'hull rolling-update cluster %s --yes' rolls the control plane first, then updates and rolls the held node groups.\n\n", name)
 	}
-	dels, err := m.Deletions(ctx, provider, name)
+	// The plan's tasks share their describe calls (cloud.PlanRead); so do
+	// the apply's, with reads of their own made after the plan's.
+	planCtx := cloud.WithPlanReads(ctx)
+	dels, err := m.Deletions(planCtx, provider, name)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +91,7 @@ func Reconcile(ctx context.Context, reg *registry.Registry, provider Cloud, c *v
 	if gopts.IsRetryable == nil {
 		gopts.IsRetryable = cloud.IsTransient
 	}
-	plan, err := graph.BuildPlan(ctx, m.Tasks, dels, gopts)
+	plan, err := graph.BuildPlan(planCtx, m.Tasks, dels, gopts)
 	if err != nil {
 		return nil, fmt.Errorf("plan cluster %s: %w", name, err)
 	}
@@ -118,7 +121,7 @@ func Reconcile(ctx context.Context, reg *registry.Registry, provider Cloud, c *v
 	if err := running.recordRunning(ctx, reg.Store(), c, igs, holds); err != nil {
 		return plan, err
 	}
-	if err := graph.Apply(ctx, m.Tasks, plan, o.Prune, gopts); err != nil {
+	if err := graph.Apply(cloud.WithPlanReads(ctx), m.Tasks, plan, o.Prune, gopts); err != nil {
 		return plan, fmt.Errorf("update cluster %s: %w", name, err)
 	}
 	progress.Step("Cluster %s: cloud changes applied", name)

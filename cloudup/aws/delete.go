@@ -162,7 +162,7 @@ func (p *Provider) DeleteNetwork(ctx context.Context, cluster string) error {
 	p.deleteRoles(ctx, d)
 	p.deleteKeyPairs(ctx, d)
 	p.mu.Lock()
-	p.sgIDs, p.iamReady = nil, map[string]bool{}
+	p.sgIDs = nil
 	p.mu.Unlock()
 	return d.err()
 }

@@ -51,8 +51,8 @@ func TestStandardChain(t *testing.T) {
 	}
 }
 
-// TestRepair: a rule revoked behind hull's back shows in the plan as an
-// incomplete network, and the next update puts it back.
+// TestRepair: a rule revoked behind hull's back shows in the plan as a
+// change of its group's rules, and the next update puts it back.
 func TestRepair(t *testing.T) {
 	e := newEnv(t, newcluster.Options{Name: "repair.example.com", Zones: []string{"us-east-1a"}}, awstest.Options{})
 	e.update(true)
@@ -69,8 +69,9 @@ func TestRepair(t *testing.T) {
 			IpRanges: []ec2types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if out := e.update(false); !strings.Contains(out, "Public (incomplete: sg nodes rules +1 -0) -> Public") {
-		t.Errorf("dry run does not show the missing rule:\n%s", out)
+	want := "Will modify resources:\n  SecurityGroupRules/nodes." + e.name + "\n    ingress tcp/22-22/0.0.0.0/0  \"\" -> allow\n    rules                        2 -> 3\n"
+	if out := e.update(false); !strings.Contains(out, want) {
+		t.Errorf("dry run does not show the missing rule as a change of the group's rules:\n%s", out)
 	}
 	e.update(true)
 	e.srv.ResetRequests()

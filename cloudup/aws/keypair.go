@@ -7,42 +7,57 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/hullproject/hull/cloudup/aws/awsmodel"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
-// ensureKeyPair makes sure the key pair the launch templates name exists,
-// once per provider: spec.sshKeyName must exist already; spec.sshPublicKey
-// is imported, tagged for the cluster. It returns the name, "" for none.
-func (p *Provider) ensureKeyPair(ctx context.Context) (string, error) {
-	k := p.model.KeyPair
-	if k.Name == "" {
-		return "", nil
+// keyPairResource is the key pair the launch templates name for SSH:
+// spec.sshKeyName must exist already (the plan stops when it does not);
+// spec.sshPublicKey is imported, tagged for the cluster.
+func (p *Provider) keyPairResource(k awsmodel.KeyPair) cloud.Resource {
+	source := "spec.sshKeyName"
+	if k.Imported() {
+		source = "spec.sshPublicKey"
 	}
-	p.keyMu.Lock()
-	defer p.keyMu.Unlock()
-	if p.keyReady {
-		return k.Name, nil
-	}
-	have, err := p.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{k.Name}})
-	if err == nil {
-		for _, kp := range have.KeyPairs {
-			if err := p.checkOwner("key pair "+k.Name, ec2TagMap(kp.Tags)); err != nil {
-				return "", err
+	fields := map[string]string{"source": source}
+	find := func(ctx context.Context) (map[string]string, error) {
+		have, err := p.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{k.Name}})
+		if err != nil && !hasCode(err, "InvalidKeyPair.NotFound") {
+			return nil, wrap(err, "describe key pair %s", k.Name)
+		}
+		switch {
+		case err == nil && len(have.KeyPairs) > 0:
+			for _, kp := range have.KeyPairs {
+				if err := p.checkOwner("key pair "+k.Name, ec2TagMap(kp.Tags)); err != nil {
+					return nil, err
+				}
 			}
+			return fields, nil
+		case k.Imported():
+			return nil, nil
 		}
+		return nil, fmt.Errorf("spec.sshKeyName: there is no EC2 key pair %q in this account and region; import one or set spec.sshPublicKey", k.Name)
 	}
-	switch {
-	case hasCode(err, "InvalidKeyPair.NotFound") && !k.Imported():
-		return "", fmt.Errorf("spec.sshKeyName: there is no EC2 key pair %q in this account and region; import one or set spec.sshPublicKey", k.Name)
-	case hasCode(err, "InvalidKeyPair.NotFound"):
-		if _, err := p.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{KeyName: aws.String(k.Name), PublicKeyMaterial: []byte(k.PublicKey),
-			TagSpecifications: tagSpec(ec2types.ResourceTypeKeyPair, k.Tags)}); err != nil && !hasCode(err, "InvalidKeyPair.Duplicate") {
-			return "", wrap(err, "import spec.sshPublicKey as key pair %s", k.Name)
-		}
-	case err != nil:
-		return "", wrap(err, "describe key pair %s", k.Name)
+	return cloud.Resource{
+		Kind: kindKeyPair, Name: k.Name,
+		Fields:   fields,
+		NeededBy: []string{neededByLaunchConfig},
+		Find:     find,
+		Apply: func(ctx context.Context) error {
+			// Found again so that a key pair another identity imported
+			// under the name is refused, not taken as made.
+			if have, err := find(ctx); err != nil || have != nil {
+				return err
+			}
+			_, err := p.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{KeyName: aws.String(k.Name), PublicKeyMaterial: []byte(k.PublicKey),
+				TagSpecifications: tagSpec(ec2types.ResourceTypeKeyPair, k.Tags)})
+			if hasCode(err, "InvalidKeyPair.Duplicate") {
+				return nil
+			}
+			return wrap(err, "import spec.sshPublicKey as key pair %s", k.Name)
+		},
 	}
-	p.keyReady = true
-	return k.Name, nil
 }
 
 // clusterKeyPairs lists the key pairs hull imported for the cluster, by
@@ -74,7 +89,4 @@ func (p *Provider) deleteKeyPairs(ctx context.Context, d *deleter) {
 			return err
 		})
 	}
-	p.keyMu.Lock()
-	p.keyReady = false
-	p.keyMu.Unlock()
 }

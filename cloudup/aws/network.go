@@ -158,18 +158,18 @@ func (p *Provider) describeSecurityGroups(ctx context.Context, n *network, vpcFi
 	return nil
 }
 
-// FindNetwork reports the cluster's VPC and subnets. A subnet whose
-// routing, NAT gateway or public addressing is not as the model wants, or a
-// network missing its internet gateway or a security group rule, or one
-// made before clusters had identities (EnsureNetwork claims it), reports
-// its type with a short "(incomplete: ...)" (the plan shows 60 characters)
-// so the plan shows a change and the apply repairs it with EnsureNetwork.
+// FindNetwork reports the cluster's VPC and subnets. A subnet whose public
+// addressing is not as the model wants, or a network made before clusters
+// had identities (EnsureNetwork claims it), reports its type with a short
+// "(incomplete: ...)" so the plan shows a change and the apply repairs it
+// with EnsureNetwork. Gateways, route tables and security groups are
+// resources of their own (PlanResources) and show their own changes.
 // A network another identity owns is refused (*cloud.ForeignOwnerError).
 func (p *Provider) FindNetwork(ctx context.Context, cluster string) (*cloud.Network, error) {
 	if err := p.checkCluster(cluster); err != nil {
 		return nil, err
 	}
-	n, err := p.describeNetwork(ctx)
+	n, err := p.network(ctx)
 	if err != nil || n.vpc == nil {
 		return nil, err
 	}
@@ -202,66 +202,16 @@ func gateway(cidr string) string {
 	return pfx.Masked().Addr().Next().String()
 }
 
-// problems lists what differs from the model: network-wide and per subnet.
+// problems lists what of the VPC and subnets differs from the model:
+// network-wide and per subnet.
 func (p *Provider) problems(n *network) (global []string, perSubnet map[string][]string) {
 	perSubnet = map[string][]string{}
 	if len(p.networkUnclaimed(n)) > 0 {
 		global = append(global, "no cluster-id tag")
 	}
-	vpcID := aws.ToString(n.vpc.VpcId)
-	igwID := ""
-	if n.igw == nil {
-		global = append(global, "no igw")
-	} else {
-		igwID = aws.ToString(n.igw.InternetGatewayId)
-		if !slices.ContainsFunc(n.igw.Attachments, func(a ec2types.InternetGatewayAttachment) bool { return aws.ToString(a.VpcId) == vpcID }) {
-			global = append(global, "igw detached")
-		}
-	}
 	for _, m := range p.model.Subnets {
 		if s, ok := n.subnets[m.Name]; ok && m.ID == "" && aws.ToBool(s.MapPublicIpOnLaunch) != m.MapPublicIP {
 			perSubnet[m.Name] = append(perSubnet[m.Name], "public IP setting")
-		}
-	}
-	for _, rt := range p.model.RouteTables {
-		var probs []string
-		have, ok := n.rtbs[rt.Resource()]
-		if !ok {
-			probs = append(probs, "no rtb "+rt.Key)
-		} else {
-			want := igwID
-			if rt.Target != awsmodel.TargetIGW {
-				nat, ok := n.nats["nat/"+strings.TrimPrefix(rt.Target, "nat-")]
-				if !ok {
-					probs = append(probs, "no "+rt.Target)
-				}
-				want = aws.ToString(nat.NatGatewayId)
-			}
-			if !hasDefaultRoute(have, want) {
-				probs = append(probs, "no default route in "+rt.Key)
-			}
-		}
-		for _, sn := range rt.Subnets {
-			sub, ok := n.subnets[sn]
-			if !ok {
-				continue
-			}
-			p := probs
-			if !associated(have, aws.ToString(sub.SubnetId)) {
-				p = append(slices.Clone(p), "not in rtb "+rt.Key)
-			}
-			perSubnet[sn] = append(perSubnet[sn], p...)
-		}
-	}
-	for _, sg := range p.model.SecurityGroups {
-		have, ok := n.sgs[sg.Key]
-		if !ok {
-			global = append(global, "no sg "+sg.Key)
-			continue
-		}
-		add, remove := ruleDiff(sg, have, sgIDs(n))
-		if len(add)+len(remove) > 0 {
-			global = append(global, fmt.Sprintf("sg %s rules +%d -%d", sg.Key, len(add), len(remove)))
 		}
 	}
 	return global, perSubnet

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -17,11 +19,11 @@ import (
 var errMissing = fmt.Errorf("missing: %w", cloud.ErrNotFound)
 
 // EnsureNetwork makes the network match the model: the VPC (unless
-// adopted), one subnet per spec subnet, the internet gateway, a NAT gateway
-// (with its elastic IP) per private zone, the route tables and their
-// associations, and the security groups with their rules. It is idempotent:
-// on a complete network it only describes. A network made before clusters
-// had identities is first claimed with the whole cluster (see claim).
+// adopted) and one subnet per spec subnet. What the network holds besides
+// (gateways, route tables, security groups) are resources of their own
+// (PlanResources), so the plan lists them. It is idempotent: on a complete
+// network it only describes. A network made before clusters had
+// identities is first claimed with the whole cluster (see claim).
 func (p *Provider) EnsureNetwork(ctx context.Context, want *cloud.Network) (*cloud.Network, error) {
 	if err := p.checkCluster(want.Cluster); err != nil {
 		return nil, err
@@ -31,19 +33,19 @@ func (p *Provider) EnsureNetwork(ctx context.Context, want *cloud.Network) (*clo
 	}
 	p.netMu.Lock()
 	defer p.netMu.Unlock()
-	n, err := p.describeNetwork(ctx)
+	n, err := p.network(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(p.networkUnclaimed(n)) > 0 {
+	if !p.claimed && len(p.networkUnclaimed(n)) > 0 {
 		if err := p.claim(ctx, n); err != nil {
 			return nil, err
 		}
+		// The network's tags as read are now out of date; the claim
+		// covered every resource, so the next call need not make it again.
+		p.claimed = true
 	}
-	steps := []func(context.Context, *network) error{
-		p.ensureVPC, p.ensureSubnets, p.ensureInternetGateway, p.ensureNATGateways, p.ensureRouteTables, p.ensureSecurityGroups,
-	}
-	for _, step := range steps {
+	for _, step := range []func(context.Context, *network) error{p.ensureVPC, p.ensureSubnets} {
 		if err := step(ctx, n); err != nil {
 			return nil, err
 		}
@@ -55,6 +57,29 @@ func (p *Provider) EnsureNetwork(ctx context.Context, want *cloud.Network) (*clo
 			Type: string(m.Type), Gateway: gateway(aws.ToString(s.CidrBlock))})
 	}
 	return out, nil
+}
+
+// network is the cluster network as read once per plan or apply
+// (cloud.PlanRead): the network and subnet tasks and every resource of
+// PlanResources share its describe calls. Callers that change the cloud
+// hold netMu and update it in place.
+func (p *Provider) network(ctx context.Context) (*network, error) {
+	return cloud.PlanRead(ctx, "aws/network/"+p.name(), p.describeNetwork)
+}
+
+// inNetwork runs an ensure step of one resource on the network, serialised
+// with EnsureNetwork and the other resources' steps.
+func (p *Provider) inNetwork(ctx context.Context, step func(context.Context, *network) error) error {
+	p.netMu.Lock()
+	defer p.netMu.Unlock()
+	n, err := p.network(ctx)
+	if err != nil {
+		return err
+	}
+	if n.vpc == nil {
+		return wrap(errMissing, "vpc of cluster %s", p.name())
+	}
+	return step(ctx, n)
 }
 
 // checkNetworkSpec refuses a network that is not the cluster's: the
@@ -165,93 +190,130 @@ func withName(base map[string]string, name, resource string) map[string]string {
 	return out
 }
 
-func (p *Provider) ensureNATGateways(ctx context.Context, n *network) error {
-	for _, nat := range p.model.NATGateways {
-		if _, ok := n.nats[nat.Resource()]; ok {
-			continue
-		}
-		eip, ok := n.eips[nat.Resource()]
-		if !ok || eip.AssociationId != nil {
-			out, err := p.ec2.AllocateAddress(ctx, &ec2.AllocateAddressInput{Domain: ec2types.DomainTypeVpc,
-				TagSpecifications: tagSpec(ec2types.ResourceTypeElasticIp, nat.Tags)})
-			if err != nil {
-				return wrap(err, "allocate elastic IP for NAT gateway %s", nat.Key)
-			}
-			eip = ec2types.Address{AllocationId: out.AllocationId, PublicIp: out.PublicIp}
-			n.eips[nat.Resource()] = eip
-		}
-		subnet, ok := n.subnets[nat.Subnet]
-		if !ok {
-			return wrap(errMissing, "subnet %s for NAT gateway %s", nat.Subnet, nat.Key)
-		}
-		out, err := p.ec2.CreateNatGateway(ctx, &ec2.CreateNatGatewayInput{SubnetId: subnet.SubnetId, AllocationId: eip.AllocationId,
-			TagSpecifications: tagSpec(ec2types.ResourceTypeNatgateway, nat.Tags)})
-		if err != nil {
-			return wrap(err, "create NAT gateway %s in subnet %s", nat.Key, nat.Subnet)
-		}
-		n.nats[nat.Resource()] = *out.NatGateway
+// ensureElasticIP allocates the address of a NAT gateway, unless it has
+// one that is free or already its gateway's.
+func (p *Provider) ensureElasticIP(ctx context.Context, n *network, nat awsmodel.NATGateway) error {
+	if eip, ok := n.eips[nat.Resource()]; ok && (eip.AssociationId == nil || p.natHolds(n, nat, eip)) {
+		return nil
 	}
+	out, err := p.ec2.AllocateAddress(ctx, &ec2.AllocateAddressInput{Domain: ec2types.DomainTypeVpc,
+		TagSpecifications: tagSpec(ec2types.ResourceTypeElasticIp, nat.Tags)})
+	if err != nil {
+		return wrap(err, "allocate elastic IP for NAT gateway %s", nat.Key)
+	}
+	n.eips[nat.Resource()] = ec2types.Address{AllocationId: out.AllocationId, PublicIp: out.PublicIp, Tags: ec2TagList(nat.Tags)}
 	return nil
 }
 
-func (p *Provider) ensureRouteTables(ctx context.Context, n *network) error {
-	for _, rt := range p.model.RouteTables {
-		have, ok := n.rtbs[rt.Resource()]
-		if !ok {
-			out, err := p.ec2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: n.vpc.VpcId,
-				TagSpecifications: tagSpec(ec2types.ResourceTypeRouteTable, rt.Tags)})
-			if err != nil {
-				return wrap(err, "create route table %s", rt.Key)
-			}
-			have = *out.RouteTable
-		}
-		if err := p.ensureDefaultRoute(ctx, n, rt, have); err != nil {
+// natHolds reports whether the NAT gateway of nat uses the address.
+func (p *Provider) natHolds(n *network, nat awsmodel.NATGateway, eip ec2types.Address) bool {
+	g, ok := n.nats[nat.Resource()]
+	return ok && slices.ContainsFunc(g.NatGatewayAddresses, func(a ec2types.NatGatewayAddress) bool {
+		return aws.ToString(a.AllocationId) == aws.ToString(eip.AllocationId)
+	})
+}
+
+func (p *Provider) ensureNATGateway(ctx context.Context, n *network, nat awsmodel.NATGateway) error {
+	if _, ok := n.nats[nat.Resource()]; ok {
+		return nil
+	}
+	eip, ok := n.eips[nat.Resource()]
+	if !ok || eip.AssociationId != nil {
+		if err := p.ensureElasticIP(ctx, n, nat); err != nil {
 			return err
 		}
-		for _, sn := range rt.Subnets {
-			subnetID := aws.ToString(n.subnets[sn].SubnetId)
-			if associated(have, subnetID) {
-				continue
-			}
-			if err := p.disassociateElsewhere(ctx, n, subnetID); err != nil {
-				return err
-			}
-			out, err := p.ec2.AssociateRouteTable(ctx, &ec2.AssociateRouteTableInput{RouteTableId: have.RouteTableId, SubnetId: aws.String(subnetID)})
-			if err != nil {
-				return wrap(err, "associate subnet %s with route table %s", sn, rt.Key)
-			}
-			have.Associations = append(have.Associations, ec2types.RouteTableAssociation{RouteTableAssociationId: out.AssociationId,
-				SubnetId: aws.String(subnetID), RouteTableId: have.RouteTableId})
+		if eip = n.eips[nat.Resource()]; eip.AssociationId != nil {
+			return fmt.Errorf("elastic IP %s of NAT gateway %s is associated elsewhere", aws.ToString(eip.AllocationId), nat.Key)
 		}
+	}
+	subnet, ok := n.subnets[nat.Subnet]
+	if !ok {
+		return wrap(errMissing, "subnet %s for NAT gateway %s", nat.Subnet, nat.Key)
+	}
+	out, err := p.ec2.CreateNatGateway(ctx, &ec2.CreateNatGatewayInput{SubnetId: subnet.SubnetId, AllocationId: eip.AllocationId,
+		TagSpecifications: tagSpec(ec2types.ResourceTypeNatgateway, nat.Tags)})
+	if err != nil {
+		return wrap(err, "create NAT gateway %s in subnet %s", nat.Key, nat.Subnet)
+	}
+	n.nats[nat.Resource()] = *out.NatGateway
+	return nil
+}
+
+func (p *Provider) ensureRouteTable(ctx context.Context, n *network, rt awsmodel.RouteTable) error {
+	have, ok := n.rtbs[rt.Resource()]
+	if !ok {
+		out, err := p.ec2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: n.vpc.VpcId,
+			TagSpecifications: tagSpec(ec2types.ResourceTypeRouteTable, rt.Tags)})
+		if err != nil {
+			return wrap(err, "create route table %s", rt.Key)
+		}
+		have = *out.RouteTable
+		n.rtbs[rt.Resource()] = have
+	}
+	if err := p.ensureDefaultRoute(ctx, n, rt, &have); err != nil {
+		return err
+	}
+	n.rtbs[rt.Resource()] = have
+	for _, sn := range rt.Subnets {
+		s, ok := n.subnets[sn]
+		if !ok {
+			return wrap(errMissing, "subnet %s of route table %s", sn, rt.Key)
+		}
+		subnetID := aws.ToString(s.SubnetId)
+		if associated(have, subnetID) {
+			continue
+		}
+		if err := p.disassociateElsewhere(ctx, n, subnetID); err != nil {
+			return err
+		}
+		out, err := p.ec2.AssociateRouteTable(ctx, &ec2.AssociateRouteTableInput{RouteTableId: have.RouteTableId, SubnetId: aws.String(subnetID)})
+		if err != nil {
+			return wrap(err, "associate subnet %s with route table %s", sn, rt.Key)
+		}
+		have.Associations = append(have.Associations, ec2types.RouteTableAssociation{RouteTableAssociationId: out.AssociationId,
+			SubnetId: aws.String(subnetID), RouteTableId: have.RouteTableId})
 		n.rtbs[rt.Resource()] = have
 	}
 	return nil
 }
 
-func (p *Provider) ensureDefaultRoute(ctx context.Context, n *network, rt awsmodel.RouteTable, have ec2types.RouteTable) error {
+// ensureDefaultRoute points the table's default route at its target,
+// recording the route in have.
+func (p *Provider) ensureDefaultRoute(ctx context.Context, n *network, rt awsmodel.RouteTable, have *ec2types.RouteTable) error {
 	in := &ec2.CreateRouteInput{RouteTableId: have.RouteTableId, DestinationCidrBlock: aws.String("0.0.0.0/0")}
-	target := aws.ToString(n.igw.InternetGatewayId)
+	var target string
 	if rt.Target == awsmodel.TargetIGW {
-		in.GatewayId = n.igw.InternetGatewayId
+		if n.igw == nil {
+			return wrap(errMissing, "internet gateway for route table %s", rt.Key)
+		}
+		in.GatewayId, target = n.igw.InternetGatewayId, aws.ToString(n.igw.InternetGatewayId)
 	} else {
-		nat, ok := n.nats["nat/"+rt.Target[len("nat-"):]]
+		nat, ok := n.nats["nat/"+strings.TrimPrefix(rt.Target, "nat-")]
 		if !ok {
 			return wrap(errMissing, "NAT gateway %s for route table %s", rt.Target, rt.Key)
 		}
 		in.NatGatewayId, target = nat.NatGatewayId, aws.ToString(nat.NatGatewayId)
 	}
-	if hasDefaultRoute(have, target) {
+	if hasDefaultRoute(*have, target) {
 		return nil
 	}
-	for _, r := range have.Routes {
+	route := ec2types.Route{DestinationCidrBlock: in.DestinationCidrBlock, GatewayId: in.GatewayId, NatGatewayId: in.NatGatewayId}
+	for i, r := range have.Routes {
 		if aws.ToString(r.DestinationCidrBlock) == "0.0.0.0/0" {
 			_, err := p.ec2.ReplaceRoute(ctx, &ec2.ReplaceRouteInput{RouteTableId: in.RouteTableId, DestinationCidrBlock: in.DestinationCidrBlock,
 				GatewayId: in.GatewayId, NatGatewayId: in.NatGatewayId})
-			return wrap(err, "replace default route of route table %s", rt.Key)
+			if err != nil {
+				return wrap(err, "replace default route of route table %s", rt.Key)
+			}
+			have.Routes[i] = route
+			return nil
 		}
 	}
-	_, err := p.ec2.CreateRoute(ctx, in)
-	return wrap(err, "create default route of route table %s", rt.Key)
+	if _, err := p.ec2.CreateRoute(ctx, in); err != nil {
+		return wrap(err, "create default route of route table %s", rt.Key)
+	}
+	have.Routes = append(have.Routes, route)
+	return nil
 }
 
 // disassociateElsewhere frees a subnet from another of the cluster's route
@@ -267,6 +329,11 @@ func (p *Provider) disassociateElsewhere(ctx context.Context, n *network, subnet
 				return wrap(err, "disassociate subnet %s from route table %s", subnetID, key)
 			}
 		}
+		// n is shared by the apply's steps: the other table no longer holds it.
+		rt.Associations = slices.DeleteFunc(slices.Clone(rt.Associations), func(a ec2types.RouteTableAssociation) bool {
+			return aws.ToString(a.SubnetId) == subnetID
+		})
+		n.rtbs[key] = rt
 	}
 	return nil
 }

@@ -80,21 +80,21 @@ type Provider struct {
 	iam *iam.Client
 	r53 *route53.Client
 
-	netMu sync.Mutex // serialises EnsureNetwork: subnet tasks call it concurrently
+	// netMu serialises EnsureNetwork (subnet tasks call it concurrently)
+	// and the ensure steps of the network's resources, which share one
+	// read of the network per apply and update it in place.
+	netMu sync.Mutex
+	// claimed says EnsureNetwork claimed the cluster (see claim).
+	claimed bool
 	// tgMu makes "find the API target group, then create or attach" atomic
 	// between EnsureLoadBalancer and control-plane EnsureInstanceGroup,
 	// which cloudup runs concurrently: whichever comes second attaches.
 	tgMu sync.Mutex
-	// keyMu serialises ensureKeyPair; keyReady says it succeeded.
-	keyMu    sync.Mutex
-	keyReady bool
 
-	mu       sync.Mutex
-	zoneID   string // spec.dnsZone resolved
-	images   map[string]imageInfo
-	sgIDs    map[string]string // security group key -> id
-	iamReady map[string]bool   // IAM role names ensured by this provider
-	iamLocks map[string]*sync.Mutex
+	mu     sync.Mutex
+	zoneID string // spec.dnsZone resolved
+	images map[string]imageInfo
+	sgIDs  map[string]string // security group key -> id
 }
 
 var _ cloud.Provider = (*Provider)(nil)
@@ -147,7 +147,7 @@ func New(ctx context.Context, c *v1alpha1.Cluster, opts Options) (*Provider, err
 		cluster: c, model: m, opts: opts, owner: owner,
 		ec2: ec2.NewFromConfig(cfg), asg: autoscaling.NewFromConfig(cfg), elb: elb.NewFromConfig(cfg),
 		iam: iam.NewFromConfig(cfg), r53: route53.NewFromConfig(cfg),
-		images: map[string]imageInfo{}, iamReady: map[string]bool{}, iamLocks: map[string]*sync.Mutex{},
+		images: map[string]imageInfo{},
 	}, nil
 }
 

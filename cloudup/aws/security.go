@@ -3,12 +3,15 @@ package aws
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/hullproject/hull/cloudup/aws/awsmodel"
+	"github.com/hullproject/hull/pkg/cloud"
 )
 
 // sgIDs maps security group keys to ids.
@@ -101,43 +104,113 @@ func optString(s string) *string {
 	return aws.String(s)
 }
 
-// ensureSecurityGroups creates the missing groups, then makes every
-// group's ingress exactly the model's: missing rules authorized, extra ones
-// revoked, in one call per group and direction.
-func (p *Provider) ensureSecurityGroups(ctx context.Context, n *network) error {
+// securityGroup is one group of the model as a resource of the plan.
+func (p *Provider) securityGroup(netKey string, sg awsmodel.SecurityGroup) cloud.Resource {
+	return cloud.Resource{
+		Kind: kindSecurityGroup, Name: sg.Name,
+		Fields: map[string]string{"description": sg.Description},
+		// AWS cannot change a group's description; a group made with
+		// another one is recreated by hand or keeps it.
+		Immutable: []string{"description"},
+		After:     []string{netKey},
+		NeededBy:  []string{neededByLaunchConfig, neededByLoadBalancer},
+		Find: p.findInNetwork(func(n *network) map[string]string {
+			g, ok := n.sgs[sg.Key]
+			if !ok {
+				return nil
+			}
+			return map[string]string{"description": aws.ToString(g.Description)}
+		}),
+		Apply: p.applyInNetwork(func(ctx context.Context, n *network) error { return p.createSecurityGroup(ctx, n, sg) }),
+	}
+}
+
+// securityGroupRules is a group's ingress as a resource of the plan: one
+// field per rule and their number, so a missing rule shows by name and an
+// extra one in the count.
+func (p *Provider) securityGroupRules(sg awsmodel.SecurityGroup) cloud.Resource {
+	after := []string{kindSecurityGroup + "/" + sg.Name}
+	for _, r := range sg.Ingress {
+		if src, ok := p.model.SecurityGroup(r.Source); ok && !slices.Contains(after, kindSecurityGroup+"/"+src.Name) {
+			after = append(after, kindSecurityGroup+"/"+src.Name)
+		}
+	}
+	return cloud.Resource{
+		Kind: kindSecurityGroupRules, Name: sg.Name,
+		Fields:   ruleFields(sg.Ingress),
+		After:    after,
+		NeededBy: []string{neededByLaunchConfig},
+		Find: p.findInNetwork(func(n *network) map[string]string {
+			g, ok := n.sgs[sg.Key]
+			if !ok {
+				return nil
+			}
+			return ruleFields(actualRules(g, sgIDs(n)))
+		}),
+		Apply: p.applyInNetwork(func(ctx context.Context, n *network) error { return p.ensureIngress(ctx, n, sg) }),
+	}
+}
+
+// ruleFields are the plan's fields of a group's ingress.
+func ruleFields(rules []awsmodel.Rule) map[string]string {
+	f := map[string]string{}
+	for _, r := range rules {
+		f["ingress "+r.ID()] = "allow"
+	}
+	f["rules"] = strconv.Itoa(len(f))
+	return f
+}
+
+// createSecurityGroup makes a group of the model that does not exist.
+func (p *Provider) createSecurityGroup(ctx context.Context, n *network, sg awsmodel.SecurityGroup) error {
+	if _, ok := n.sgs[sg.Key]; ok {
+		return nil
+	}
 	vpcID := aws.ToString(n.vpc.VpcId)
-	for _, sg := range p.model.SecurityGroups {
-		if _, ok := n.sgs[sg.Key]; ok {
-			continue
-		}
-		out, err := p.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(sg.Name),
-			Description: aws.String(sg.Description), VpcId: aws.String(vpcID),
-			TagSpecifications: tagSpec(ec2types.ResourceTypeSecurityGroup, sg.Tags)})
-		if err != nil {
-			return wrap(err, "create security group %s", sg.Name)
-		}
-		n.sgs[sg.Key] = ec2types.SecurityGroup{GroupId: out.GroupId, GroupName: aws.String(sg.Name), VpcId: aws.String(vpcID)}
+	out, err := p.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(sg.Name),
+		Description: aws.String(sg.Description), VpcId: aws.String(vpcID),
+		TagSpecifications: tagSpec(ec2types.ResourceTypeSecurityGroup, sg.Tags)})
+	if err != nil {
+		return wrap(err, "create security group %s", sg.Name)
+	}
+	n.sgs[sg.Key] = ec2types.SecurityGroup{GroupId: out.GroupId, GroupName: aws.String(sg.Name), VpcId: aws.String(vpcID),
+		Description: aws.String(sg.Description), Tags: ec2TagList(sg.Tags)}
+	p.mu.Lock()
+	p.sgIDs = sgIDs(n)
+	p.mu.Unlock()
+	return nil
+}
+
+// ensureIngress makes a group's ingress exactly the model's: missing rules
+// authorized, extra ones revoked, in one call per direction.
+func (p *Provider) ensureIngress(ctx context.Context, n *network, sg awsmodel.SecurityGroup) error {
+	have, ok := n.sgs[sg.Key]
+	if !ok {
+		return wrap(errMissing, "security group %s", sg.Name)
 	}
 	ids := sgIDs(n)
-	for _, sg := range p.model.SecurityGroups {
-		id := ids[sg.Key]
-		add, remove := ruleDiff(sg, n.sgs[sg.Key], ids)
-		if len(remove) > 0 {
-			if _, err := p.ec2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{
-				GroupId: aws.String(id), IpPermissions: permissions(remove, ids)}); err != nil {
-				return wrap(err, "revoke %d rules of security group %s", len(remove), sg.Name)
-			}
-		}
-		if len(add) > 0 {
-			if _, err := p.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
-				GroupId: aws.String(id), IpPermissions: permissions(add, ids)}); err != nil {
-				return wrap(err, "authorize %d rules of security group %s", len(add), sg.Name)
-			}
+	for _, r := range sg.Ingress {
+		if _, known := p.model.SecurityGroup(r.Source); known && ids[r.Source] == "" {
+			return wrap(errMissing, "security group %s, a source of %s", r.Source, sg.Name)
 		}
 	}
-	p.mu.Lock()
-	p.sgIDs = ids
-	p.mu.Unlock()
+	id := aws.ToString(have.GroupId)
+	add, remove := ruleDiff(sg, have, ids)
+	if len(remove) > 0 {
+		if _, err := p.ec2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{
+			GroupId: aws.String(id), IpPermissions: permissions(remove, ids)}); err != nil {
+			return wrap(err, "revoke %d rules of security group %s", len(remove), sg.Name)
+		}
+	}
+	if len(add) > 0 {
+		if _, err := p.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+			GroupId: aws.String(id), IpPermissions: permissions(add, ids)}); err != nil {
+			return wrap(err, "authorize %d rules of security group %s", len(add), sg.Name)
+		}
+	}
+	// n is shared by the apply's steps: record the group's rules as made.
+	have.IpPermissions = permissions(sg.Ingress, ids)
+	n.sgs[sg.Key] = have
 	return nil
 }
 

@@ -192,15 +192,16 @@ func (p *Provider) templateData(ctx context.Context, m awsmodel.LaunchTemplate, 
 	if err != nil {
 		return nil, fmt.Errorf("launch template %s: %w", m.Name, err)
 	}
-	profile, err := p.ensureRole(ctx, m.Role)
-	if err != nil {
-		return nil, err
+	// The role's instance profile and the key pair are resources of the
+	// plan (PlanResources) that launch configs depend on, so they exist by
+	// now; the profile has the role's name.
+	r, ok := p.model.Role(m.Role)
+	if !ok {
+		return nil, fmt.Errorf("cluster %s has no IAM role for %s", p.name(), m.Role)
 	}
+	profile := r.Name
 	sg, err := p.securityGroupID(ctx, m.SecurityGroup)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := p.ensureKeyPair(ctx); err != nil {
 		return nil, err
 	}
 	root := img.rootDevice

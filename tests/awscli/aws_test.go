@@ -90,7 +90,10 @@ func testLifecycle(t *testing.T, a *account, e *harness.Env) {
 
 	a.calls.ResetRequests()
 	plan := e.Must("update", "cluster", name)
-	for _, want := range []string{"Will create resources:", "InstanceGroup/control-plane-a", "InstanceGroup/control-plane-c", "LoadBalancer/api", "Must specify --yes"} {
+	for _, want := range []string{"Will create resources:", "InstanceGroup/control-plane-a", "InstanceGroup/control-plane-c", "LoadBalancer/api",
+		// What EnsureNetwork used to make unseen is listed too.
+		"InternetGateway/" + name, "RouteTable/public." + name, "SecurityGroup/nodes." + name, "SecurityGroupRules/control-plane." + name,
+		"IAMRole/nodes." + name, "IAMRolePolicy/control-plane." + name, "IAMInstanceProfile/nodes." + name, "Must specify --yes"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("dry run lacks %q:\n%s", want, plan)
 		}
@@ -127,6 +130,10 @@ func testLifecycle(t *testing.T, a *account, e *harness.Env) {
 	}
 	if len(a.calls.Requests()) == 0 {
 		t.Error("second update made no call at all: the request log does not see the endpoint")
+	}
+	// Every resource reads back as made: the dry run has nothing to show.
+	if out := e.Must("update", "cluster", name); !strings.Contains(out, "No changes need to be applied") || strings.Contains(out, "Will ") {
+		t.Errorf("dry run after update --yes:\n%s", out)
 	}
 
 	out := e.Must("delete", "cluster", name)
