@@ -291,9 +291,12 @@ func (f *fixture) waitRestore(id string) *control.Restore {
 	for _, s := range r.Steps {
 		f.t.Logf("[%s] %s: %s", s.Time.Format("15:04:05.000"), s.Phase, s.Message)
 	}
-	if _, _, err := f.store.Get(context.Background(), control.RestoreKey("demo", "main", id)); !errors.Is(err, state.ErrNotFound) {
-		f.t.Errorf("the restore command was not removed: %v", err)
-	}
+	// ArchiveRestore writes the history copy first and removes the command
+	// right after: under load the test can look in between.
+	f.waitFor("the restore command to be removed", 10*time.Second, func() bool {
+		_, _, err := f.store.Get(context.Background(), control.RestoreKey("demo", "main", id))
+		return errors.Is(err, state.ErrNotFound)
+	})
 	return r
 }
 
