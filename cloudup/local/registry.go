@@ -89,3 +89,12 @@ func (c *Client) Registry(ctx context.Context) (*RegistryInfo, error) {
 	}
 	return &out, nil
 }
+
+// ImageRegistry is the registry's loopback address, for `hull image load`.
+func (c *Client) ImageRegistry(ctx context.Context) (string, error) {
+	info, err := c.Registry(ctx)
+	if err != nil {
+		return "", err
+	}
+	return info.Address, nil
+}

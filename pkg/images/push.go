@@ -24,7 +24,8 @@ type Result struct {
 	From    string        `json:"from"`
 }
 
-// Progress hears how much of an image has been sent.
+// Progress hears how much of an image has been sent; the last call of a
+// pushed image has sent == total.
 type Progress func(s Source, sent, total int64, elapsed time.Duration)
 
 // Target is where an image named ref goes in the registry at host:port:
@@ -62,7 +63,7 @@ func Push(ctx context.Context, registry string, s Source, progress Progress) (Re
 	go func() {
 		defer close(done)
 		for u := range updates {
-			if progress != nil && u.Error == nil {
+			if progress != nil && u.Error == nil && u.Complete < u.Total {
 				progress(s, u.Complete, u.Total, time.Since(start))
 			}
 		}
@@ -85,6 +86,9 @@ func Push(ctx context.Context, registry string, s Source, progress Progress) (Re
 		return Result{}, fmt.Errorf("push %s from %s to %s: %w", s.Ref, s.From, target, err)
 	}
 	elapsed := time.Since(start)
+	if progress != nil {
+		progress(s, total, total, elapsed)
+	}
 	return Result{Image: s.Ref.String(), Pushed: target.String(), Digest: digest.String(), Bytes: total,
 		Elapsed: elapsed, Seconds: elapsed.Round(time.Millisecond).Seconds(), From: s.From}, nil
 }
