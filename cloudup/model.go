@@ -232,6 +232,12 @@ func launchConfig(c *v1alpha1.Cluster, ig *v1alpha1.InstanceGroup, storeURL, end
 	if cfg.DNSServiceIP, err = nthAddress(c.Spec.Networking.ServiceClusterIPRange, 10); err != nil {
 		return nil, "", nil, err
 	}
+	if c.Spec.Containerd != nil {
+		cfg.RegistryMirrors = c.Spec.Containerd.RegistryMirrors
+	}
+	if c.Spec.Assets != nil {
+		cfg.ContainerRegistry = c.Spec.Assets.ContainerRegistry
+	}
 	if c.Spec.Kubelet != nil {
 		cfg.KubeletArgs = c.Spec.Kubelet.ExtraArgs
 		if c.Spec.Kubelet.MaxPods != nil {

@@ -81,6 +81,8 @@ func (d *daemon) routes() http.Handler {
 		return empty{}, nil
 	}))
 
+	mux.Handle("GET /v1/registry", handle(func(r *http.Request) (*RegistryInfo, error) { return d.registryInfo(), nil }))
+
 	mux.Handle("GET /v1/networks/{cluster}", d.owned("Network", false, handle(func(r *http.Request) (*cloud.Network, error) {
 		return d.findNetwork(r.PathValue("cluster"))
 	})))

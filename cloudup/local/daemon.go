@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hullproject/hull/cloudup/local/ociregistry"
 	"github.com/hullproject/hull/cloudup/local/sandbox"
 	"github.com/hullproject/hull/pkg/cloud"
 )
@@ -72,7 +73,11 @@ type daemon struct {
 	lbs       map[string]*lbRuntime
 	// machineAPIs are the clusters' machine API listeners, by cluster.
 	machineAPIs map[string]*machineAPI
-	images      *imageCache
+	// registry is the OCI registry of every cluster (see registry.go),
+	// served on registryAddr (loopback) and on each network's gateways.
+	registry     *ociregistry.Registry
+	registryAddr string
+	images       *imageCache
 	// closing stops new background work once shutdown has begun.
 	closing      bool
 	stopFailedAt map[string]time.Time
@@ -128,6 +133,11 @@ func RunDaemon(ctx context.Context, opts DaemonOptions) error {
 	lifeCtx, cancelLife := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelLife()
 	d.lifeCtx = lifeCtx
+
+	if err := d.openRegistry(lifeCtx); err != nil {
+		return err
+	}
+	defer d.registry.Close()
 
 	d.adopt()
 	d.restoreNetworks()

@@ -72,6 +72,29 @@ func (Driver) APIHost(c *v1alpha1.Cluster) (string, error) {
 	return gw.String(), nil
 }
 
+// CompleteSpec makes the local cloud's registry (on the first subnet's
+// gateway, RegistryPort) the mirror of every registry host, unless the
+// user named mirrors or an assets.containerRegistry of their own: images
+// loaded with `hull image load` are then pulled by their usual names.
+func (d Driver) CompleteSpec(c *v1alpha1.Cluster) error {
+	s := &c.Spec
+	if s.Assets != nil && s.Assets.ContainerRegistry != "" {
+		return nil
+	}
+	if s.Containerd != nil && len(s.Containerd.RegistryMirrors) > 0 || len(s.Networking.Subnets) == 0 {
+		return nil
+	}
+	gw, err := d.APIHost(c)
+	if err != nil {
+		return err
+	}
+	if s.Containerd == nil {
+		s.Containerd = &v1alpha1.ContainerdSpec{}
+	}
+	s.Containerd.RegistryMirrors = map[string][]string{v1alpha1.RegistryMirrorsAll: {RegistryMirrorURL(gw)}}
+	return nil
+}
+
 // GatewayAddress is the first usable address of a subnet, which the local
 // cloud gives the bridge.
 func GatewayAddress(cidr string) (netip.Addr, error) {

@@ -56,12 +56,14 @@ func TestLocalCloud(t *testing.T) {
 		{"LoadBalancerForwards", testLBForwards},
 		{"LoadBalancerKeepsItsPort", testLBKeepsPort},
 		{"MachineAPIListsInstances", testMachineAPI},
+		{"RegistryServesMachines", testRegistry},
 		{"CrashedMachineReplaced", testCrashReplaced},
 		{"UnhealthyBackendGetsNoTraffic", testUnhealthyBackend},
 		{"Detach", testDetach},
 		{"TerminateWithoutDecrement", testTerminateReplaced},
 		{"DeleteNetworkRefusedWhileUsed", testDeleteNetworkRefused},
 		{"DaemonRestartReadopts", testRestart},
+		{"RegistryKeepsImagesAcrossRestarts", testRegistryAfterRestart},
 		{"DeleteLeavesNothing", testDeleteAll},
 	}
 	for _, s := range steps {

@@ -32,6 +32,9 @@ type MachineInstance struct {
 type machineAPI struct {
 	addrs []string
 	srv   *http.Server
+	// registryAddrs are the registry's listeners on the same gateways.
+	registryAddrs []string
+	unlisten      func(addr string)
 }
 
 // syncMachineAPIsLocked runs on every reconcile pass: a listener for every
@@ -77,6 +80,12 @@ func (d *daemon) openMachineAPI(cluster string, n *network) (*machineAPI, error)
 		return out, nil
 	}))
 	api := &machineAPI{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	if d.registry != nil {
+		if api.registryAddrs, err = d.listenRegistryOnGateways(n); err != nil {
+			return nil, err
+		}
+		api.unlisten = d.registry.Unlisten
+	}
 	for _, s := range n.Subnets {
 		addr := net.JoinHostPort(s.Gateway, strconv.Itoa(MachineAPIPort))
 		ln, err := net.Listen("tcp", addr)
@@ -96,7 +105,12 @@ func (d *daemon) openMachineAPI(cluster string, n *network) (*machineAPI, error)
 
 // close stops the listeners at once. It runs under the daemon's lock, which
 // an in-flight request may be waiting for, so it does not wait for those.
-func (api *machineAPI) close() { _ = api.srv.Close() }
+func (api *machineAPI) close() {
+	_ = api.srv.Close()
+	for _, a := range api.registryAddrs {
+		api.unlisten(a)
+	}
+}
 
 // machineAPIURL is the machine API as a machine in a subnet with gateway gw sees it.
 func machineAPIURL(gw netip.Addr) string {

@@ -23,6 +23,8 @@ var machineDirs = []string{
 	"/etc/kubernetes", "/etc/hull", "/var/lib/kubelet", "/var/lib/etcd",
 	"/var/lib/containerd", "/run/containerd", "/var/lib/cni", "/etc/cni/net.d",
 	"/var/log/pods", "/var/log/containers", "/run/netns", "/var/lib/hull",
+	// containerd's registry hosts (certs.d): the host's own stay unseen.
+	"/etc/containerd",
 }
 
 // Paths inside a machine.

@@ -43,6 +43,7 @@ var layers = map[string]int{
 	"pkg/etcd/etcdtest/":   base,
 	"pkg/etcd/restore/":    base,
 	"pkg/etcd/retention/":  base,
+	"pkg/images/":          base,
 	"pkg/kube/kubeconfig/": base,
 	"pkg/kube/kubetest/":   base,
 	"pkg/pki/":             base,

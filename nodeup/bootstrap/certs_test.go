@@ -129,7 +129,7 @@ func TestWorkerHasNoKeys(t *testing.T) {
 		}
 		return nil
 	})
-	want := []string{"/etc/hull/containerd.toml", "/etc/kubernetes/pki/ca.crt", "/var/lib/kubelet/config.yaml"}
+	want := []string{"/etc/containerd/certs.d/_default/hosts.toml", "/etc/hull/containerd.toml", "/etc/kubernetes/pki/ca.crt", "/var/lib/kubelet/config.yaml"}
 	if diff := cmp.Diff(want, files); diff != "" {
 		t.Errorf("files of a worker (-want +got):\n%s", diff)
 	}

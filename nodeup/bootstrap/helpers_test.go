@@ -34,8 +34,13 @@ func testConfig(group, role string) *nodeup.Config {
 		ServiceClusterIPRange: "100.64.0.0/13", ClusterDNSDomain: "cluster.local",
 		KubernetesServiceIP: "100.64.0.1", DNSServiceIP: "100.64.0.10",
 		APIServerNames: []string{"api.demo.example.com", "10.0.1.1"},
+		// The local cloud's default: its registry mirrors every host.
+		RegistryMirrors: map[string][]string{"*": {"http://10.0.1.1:5000"}},
 	}
 	if role == "ControlPlane" {
+		// Mirrors for one host, and an air-gapped container registry.
+		c.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror.example.com", "http://10.0.1.1:5000"}}
+		c.ContainerRegistry = "registry.example.com/hull"
 		c.EtcdClusters = []nodeup.EtcdCluster{
 			{Name: "main", Version: "3.6.16", ClientPort: 2379, PeerPort: 2380, Members: []nodeup.EtcdMember{{Name: "a", InstanceGroup: group}}},
 			{Name: "events", Version: "3.6.16", ClientPort: 2382, PeerPort: 2381, Members: []nodeup.EtcdMember{{Name: "a", InstanceGroup: group}}},

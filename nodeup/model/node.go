@@ -65,7 +65,7 @@ func KubeletConfig(in *Input) ([]byte, error) {
 // probe's: its own root, state and socket; restrict_oom_score_adj because
 // these VMs lack CAP_SYS_RESOURCE (runc fails to start sandboxes without
 // it); the local pause image as sandbox image; the assets' runc and CNI
-// plugins.
+// plugins; registry hosts from ContainerdCertsDir (see RegistryHosts).
 func ContainerdConfig(in *Input) ([]byte, error) {
 	pause, err := in.Assets.Image("pause")
 	if err != nil {
@@ -112,8 +112,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = %q
     conf_dir = %q
     max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = %q
 `, ContainerdRoot, ContainerdState, ContainerdSocket, ContainerdSocket+".ttrpc", ContainerdRoot+"/opt",
-		pause, in.Assets.Bin("bin/runc"), RuncRoot, in.Assets.Bin("cni"), CNIConfDir), nil
+		pause, in.Assets.Bin("bin/runc"), RuncRoot, in.Assets.Bin("cni"), CNIConfDir, ContainerdCertsDir), nil
 }
 
 // kubeletReservedPrefixes are label namespaces the kubelet may not set on
@@ -177,7 +179,8 @@ func KubeletArgs(in *Input) []string {
 	return flags(merge(args, in.Config.KubeletArgs))
 }
 
-// nodeConfigTasks writes the kubelet's and containerd's configs.
+// nodeConfigTasks writes the kubelet's and containerd's configs, and
+// containerd's registry hosts.
 func nodeConfigTasks(in *Input) ([]tasks.Task, error) {
 	kubelet, err := KubeletConfig(in)
 	if err != nil {
@@ -187,8 +190,12 @@ func nodeConfigTasks(in *Input) ([]tasks.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []tasks.Task{
+	registries, err := registryTasks(in)
+	if err != nil {
+		return nil, err
+	}
+	return append([]tasks.Task{
 		in.file("config/kubelet", KubeletConfigPath, 0o644, kubelet),
 		in.file("config/containerd", ContainerdConfigPath, 0o644, containerd),
-	}, nil
+	}, registries...), nil
 }

@@ -12,7 +12,7 @@ import (
 func newImageCommand(o *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Manage machine images",
+		Short: "Manage machine images, and workload images in a cluster's registry",
 	}
 	var name string
 	imp := &cobra.Command{
@@ -33,6 +33,7 @@ verified; instance groups refer to the image by NAME (spec.image).`,
 	build := newImageBuildCommand(o)
 	addAWSImageBuild(o, build)
 	cmd.AddCommand(imp, build)
+	addImageRegistryCommands(o, cmd)
 	return cmd
 }
 

@@ -171,6 +171,10 @@ func TestOneControlPlaneCluster(t *testing.T) {
 		})
 	})
 
+	t.Run("an image loaded with hull image load runs by its docker.io name behind a Service", func(t *testing.T) {
+		loadedImageServes(t, e, cl, kube(t), name, insts)
+	})
+
 	logComponentRSS(t)
 
 	t.Run("component certificates chain to the right CA with the right identity", func(t *testing.T) {

@@ -92,6 +92,27 @@ func completeCluster(c *v1alpha1.Cluster, igs []*v1alpha1.InstanceGroup, opts Op
 		}
 		setDefault(&s.Bastion.PublicName, BastionPublicNamePrefix+c.Metadata.Name)
 	}
+	return completeForCloud(c)
+}
+
+// specCompleter is a cloud driver that fills defaults of its own (the
+// local cloud's registry as every host's mirror, say) into a cluster
+// whose generic defaults are already complete.
+type specCompleter interface {
+	CompleteSpec(c *v1alpha1.Cluster) error
+}
+
+// completeForCloud asks the cluster's cloud for its defaults; an unknown
+// cloud is reported where a default must come from it (a group's machine
+// type), not here.
+func completeForCloud(c *v1alpha1.Cluster) error {
+	d, err := cloud.Lookup(c.Spec.CloudProvider)
+	if err != nil {
+		return nil
+	}
+	if sc, ok := d.(specCompleter); ok {
+		return sc.CompleteSpec(c)
+	}
 	return nil
 }
 

@@ -65,6 +65,12 @@ type Config struct {
 	// AssetsRepository, when set, is where an unbaked image fetches assets
 	// (file:// or https://), checking each sha256 against AssetsManifest.
 	AssetsRepository string `json:"assetsRepository,omitempty"`
+
+	// RegistryMirrors (host, or "*" for every host -> mirror URLs) and
+	// ContainerRegistry, from spec.containerd and spec.assets: nodeup
+	// writes containerd's hosts.toml files from them.
+	RegistryMirrors   map[string][]string `json:"registryMirrors,omitempty"`
+	ContainerRegistry string              `json:"containerRegistry,omitempty"`
 }
 
 // EtcdCluster is one etcd cluster as nodeup runs it.

@@ -97,9 +97,10 @@ type ClusterSpec struct {
 	KubeScheduler         *KubeSchedulerSpec         `json:"kubeScheduler,omitempty"`
 	Kubelet               *KubeletSpec               `json:"kubelet,omitempty"`
 
-	RollingUpdate *RollingUpdate `json:"rollingUpdate,omitempty"`
-	Assets        *AssetsSpec    `json:"assets,omitempty"`
-	Bastion       *BastionSpec   `json:"bastion,omitempty"`
+	RollingUpdate *RollingUpdate  `json:"rollingUpdate,omitempty"`
+	Assets        *AssetsSpec     `json:"assets,omitempty"`
+	Containerd    *ContainerdSpec `json:"containerd,omitempty"`
+	Bastion       *BastionSpec    `json:"bastion,omitempty"`
 
 	// SSHAccess and KubernetesAPIAccess are the CIDRs allowed to reach SSH
 	// (bastion or nodes) and the API load balancer.
@@ -217,6 +218,22 @@ type RollingUpdate struct {
 // AssetsSpec says where machines fetch binaries and images from.
 type AssetsSpec struct {
 	Repository string `json:"repository,omitempty"`
+	// ContainerRegistry, as kops means it: every image reference is
+	// rewritten to this registry (host[:port][/path], no scheme), so an
+	// air-gapped cluster pulls every image from it and from nowhere else.
+	ContainerRegistry string `json:"containerRegistry,omitempty"`
+}
+
+// RegistryMirrorsAll is the registryMirrors key that stands for every
+// registry host not named on its own.
+const RegistryMirrorsAll = "*"
+
+// ContainerdSpec configures containerd on every machine.
+type ContainerdSpec struct {
+	// RegistryMirrors maps a registry host (docker.io, registry.k8s.io,
+	// host:port, or "*" for every host) to the mirrors containerd tries,
+	// in order, before the host itself: http:// or https:// URLs.
+	RegistryMirrors map[string][]string `json:"registryMirrors,omitempty"`
 }
 
 // BastionSpec configures the bastion of a private topology.

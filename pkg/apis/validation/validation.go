@@ -111,6 +111,7 @@ func validateClusterObject(c *v1alpha1.Cluster) field.ErrorList {
 	errs = append(errs, validateRollingUpdate(s.RollingUpdate, specPath.Child("rollingUpdate"))...)
 	errs = append(errs, validateAccessList(s.SSHAccess, specPath.Child("sshAccess"))...)
 	errs = append(errs, validateAccessList(s.KubernetesAPIAccess, specPath.Child("kubernetesAPIAccess"))...)
+	errs = append(errs, validateRegistries(s)...)
 	errs = append(errs, validateCloudSettings(c)...)
 
 	if s.Assets != nil && s.Assets.Repository != "" {
