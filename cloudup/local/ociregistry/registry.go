@@ -27,7 +27,7 @@ type Registry struct {
 	app *handlers.App
 
 	mu      sync.Mutex
-	servers map[string]*http.Server // by listen address
+	servers map[string]*server // by listen address
 	closed  bool
 }
 
@@ -55,7 +55,7 @@ func New(ctx context.Context, dir string) (reg *Registry, err error) {
 		}
 	}()
 	app := handlers.NewApp(ctx, cfg)
-	return &Registry{dir: dir, app: app, servers: map[string]*http.Server{}}, nil
+	return &Registry{dir: dir, app: app, servers: map[string]*server{}}, nil
 }
 
 // Dir is where the registry keeps its data.
@@ -79,7 +79,7 @@ func (r *Registry) Listen(addr string) (string, error) {
 		ln.Close()
 		return "", errors.New("registry: closed")
 	}
-	r.servers[got] = srv
+	r.servers[got] = &server{srv: srv, ln: ln}
 	r.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 	return got, nil
@@ -95,11 +95,11 @@ func (r *Registry) Listening(addr string) bool {
 // Unlisten stops serving on addr; in-flight requests are cut off.
 func (r *Registry) Unlisten(addr string) {
 	r.mu.Lock()
-	srv := r.servers[addr]
+	s := r.servers[addr]
 	delete(r.servers, addr)
 	r.mu.Unlock()
-	if srv != nil {
-		_ = srv.Close()
+	if s != nil {
+		_ = s.close()
 	}
 }
 
@@ -108,14 +108,31 @@ func (r *Registry) Close() error {
 	r.mu.Lock()
 	r.closed = true
 	servers := r.servers
-	r.servers = map[string]*http.Server{}
+	r.servers = map[string]*server{}
 	r.mu.Unlock()
 	var errs []error
-	for _, srv := range servers {
-		errs = append(errs, srv.Close())
+	for _, s := range servers {
+		errs = append(errs, s.close())
 	}
 	errs = append(errs, r.app.Shutdown())
 	return errors.Join(errs...)
 }
 
 var _ io.Closer = (*Registry)(nil)
+
+// server is one listener and the HTTP server on it.
+type server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// close stops the server and closes its listener itself: Serve runs in a
+// goroutine and may not have taken the listener over yet, and until it has,
+// http.Server.Close does not know it, so the port would still accept.
+func (s *server) close() error {
+	err := s.srv.Close()
+	if lnErr := s.ln.Close(); lnErr != nil && !errors.Is(lnErr, net.ErrClosed) && err == nil {
+		err = lnErr
+	}
+	return err
+}
