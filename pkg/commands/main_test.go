@@ -80,7 +80,8 @@ func stopLocalCloud(t *testing.T, dir string) {
 func (e *env) run(stdin string, args ...string) result {
 	e.t.Helper()
 	cmd := exec.Command(hullBin, append(args, "--state", e.state)...)
-	cmd.Env = append(os.Environ(), "HOME="+e.dir, "XDG_DATA_HOME="+filepath.Join(e.dir, "data"), "HULL_CLUSTER_NAME=", "HULL_STATE=")
+	// TMPDIR: an edit that fails keeps the user's copy, as kubectl does.
+	cmd.Env = append(os.Environ(), "HOME="+e.dir, "TMPDIR="+e.dir, "XDG_DATA_HOME="+filepath.Join(e.dir, "data"), "HULL_CLUSTER_NAME=", "HULL_STATE=")
 	cmd.Env = append(cmd.Env, e.extra...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
